@@ -35,7 +35,15 @@ void rn_error_prefix(RnError *err, const char *fmt, ...)
     va_end(ap);
     char old[sizeof err->message];
     memcpy(old, err->message, sizeof old);
-    snprintf(err->message, sizeof err->message, "%s%s", prefix, old);
+    size_t pl = strlen(prefix);
+    if (pl >= sizeof err->message)
+        pl = sizeof err->message - 1;
+    memcpy(err->message, prefix, pl);
+    size_t ol = strnlen(old, sizeof old);
+    if (ol > sizeof err->message - 1 - pl)
+        ol = sizeof err->message - 1 - pl;
+    memcpy(err->message + pl, old, ol);
+    err->message[pl + ol] = '\0';
 }
 
 void rn_error_clear(RnError *err)
