@@ -116,7 +116,7 @@ enum {
     RN_VR_UR = RN_VR_CODE('U', 'R'), RN_VR_US = RN_VR_CODE('U', 'S'), RN_VR_UT = RN_VR_CODE('U', 'T'),
     RN_VR_UV = RN_VR_CODE('U', 'V'),
 };
-/* True for the 27+ VRs of the current standard. */
+/* True for the 34 VRs of the current standard (PS3.5 Table 6.2-1). */
 bool rn_vr_is_valid(RnVR vr);
 /* Explicit VR encoding uses a 2-byte reserved field + 32-bit length (PS3.5 7.1.2). */
 bool rn_vr_has_long_length(RnVR vr);

@@ -1,0 +1,126 @@
+/*
+ * radnode's durable store: received instances on disk under a layout derived
+ * from their UIDs, an SQLite index (WAL) of patient / study / series /
+ * instance with the attributes routing needs, and the persistent job queue.
+ *
+ * "Acknowledged means durable": rn_store_put returns only after the file and
+ * its folder are fsync'd and the index row is committed, so a C-STORE success
+ * sent after it survives kill -9.
+ *
+ * Thread safety: one RnStore may be shared by threads; every call takes the
+ * store's mutex around its short SQLite transaction.
+ */
+#ifndef RADNODE_STORE_H
+#define RADNODE_STORE_H
+
+#include "radnode/dicom.h"
+
+typedef struct RnStore RnStore;
+
+typedef enum RnDuplicatePolicy {
+    RN_DUP_REPLACE = 0, /* a re-sent instance replaces the stored one (default) */
+    RN_DUP_KEEP_FIRST,  /* the first copy is kept; later copies are acknowledged and dropped */
+    RN_DUP_REJECT,      /* a duplicate is refused */
+} RnDuplicatePolicy;
+
+typedef struct RnStoreConfig {
+    const char *root;             /* folder holding instances/, index.sqlite, quarantine/ */
+    uint64_t min_free_bytes;      /* refuse new data below this much free space (0 = 1 GiB) */
+    RnDuplicatePolicy duplicates;
+} RnStoreConfig;
+
+RnStore *rn_store_open(const RnStoreConfig *cfg, RnError *err);
+void rn_store_close(RnStore *s);
+const char *rn_store_root(const RnStore *s);
+
+/* The attributes of one instance the index keeps (all UTF-8, "" if absent). */
+typedef struct RnInstanceInfo {
+    char patient_id[65], patient_name[200], patient_birth_date[17], patient_sex[17];
+    char study_uid[RN_UID_MAX + 1], series_uid[RN_UID_MAX + 1], sop_uid[RN_UID_MAX + 1];
+    char sop_class_uid[RN_UID_MAX + 1], transfer_syntax[RN_UID_MAX + 1];
+    char study_date[17], accession_number[17], modality[17], body_part[17];
+    char series_description[65], study_description[65];
+    double slice_thickness;       /* 0 if absent */
+    int instance_number;
+    char calling_ae[17];
+    int64_t size;
+    char path[512];               /* relative to the store root */
+} RnInstanceInfo;
+
+/* Fills info from a dataset (file meta optional for the transfer syntax). */
+int rn_instance_info_from_dataset(const RnDataset *ds, const char *ts_uid, RnInstanceInfo *info,
+                                  RnError *err);
+
+typedef enum RnPutResult {
+    RN_PUT_STORED = 0,
+    RN_PUT_REPLACED,
+    RN_PUT_DUPLICATE_KEPT, /* RN_DUP_KEEP_FIRST: the existing copy stays */
+} RnPutResult;
+
+/* Moves a complete Part 10 file (written by the caller in the store's tmp
+ * folder, see rn_store_tmp_path) into place, fsyncs, and indexes it.
+ * Errors: RN_ERR_LIMIT when free space is below the floor (nothing changes),
+ * RN_ERR_INVALID for a duplicate under RN_DUP_REJECT. */
+int rn_store_put(RnStore *s, const char *tmp_file, RnInstanceInfo *info, RnPutResult *result,
+                 RnError *err);
+/* A unique path in the store's tmp folder for an incoming file. */
+int rn_store_tmp_path(RnStore *s, char *out, size_t size, RnError *err);
+/* Moves a file that could not be stored into quarantine/ with a .reason text file. */
+int rn_store_quarantine(RnStore *s, const char *file, const char *reason, RnError *err);
+/* True if free space is at or above the floor. */
+bool rn_store_has_space(RnStore *s);
+
+/* Index queries. Callback returns non-zero to stop. */
+typedef int (*RnInstanceFn)(const RnInstanceInfo *info, void *user);
+int rn_store_study_instances(RnStore *s, const char *study_uid, RnInstanceFn fn, void *user,
+                             RnError *err);
+int rn_store_instance_count(RnStore *s, const char *study_uid, int64_t *count, RnError *err);
+/* Absolute path of an indexed instance (path relative to root joined). */
+int rn_store_abs_path(const RnStore *s, const RnInstanceInfo *info, char *out, size_t size);
+
+/* ---- Studies: quiet-period assembly -------------------------------------- */
+/* Studies whose last instance arrived at least quiet_seconds ago and that
+ * changed since they were last handed out; marks them handed out. */
+typedef int (*RnStudyFn)(const char *study_uid, int64_t generation, void *user);
+int rn_store_take_stable_studies(RnStore *s, double quiet_seconds, RnStudyFn fn, void *user,
+                                 RnError *err);
+
+/* ---- Jobs ------------------------------------------------------------------ */
+typedef enum RnJobState {
+    RN_JOB_QUEUED = 0,
+    RN_JOB_RUNNING,
+    RN_JOB_DONE,
+    RN_JOB_FAILED, /* failed, will be retried after next_run_at */
+    RN_JOB_DEAD,   /* failed too often; needs an operator */
+} RnJobState;
+const char *rn_job_state_name(RnJobState st);
+
+typedef struct RnJob {
+    int64_t id;
+    char kind[32];      /* "analyze", "export-dicom", "export-hl7", ... */
+    char target[64];    /* analyzer name or destination name */
+    char study_uid[RN_UID_MAX + 1];
+    int64_t generation; /* study generation the job was made for */
+    char payload[1024]; /* small JSON or path, job-specific */
+    RnJobState state;
+    int attempts;
+    double next_run_at; /* unix time */
+    char last_error[512];
+} RnJob;
+
+/* Adds a job unless an identical (kind, target, study, generation) one exists. */
+int rn_store_job_add(RnStore *s, const RnJob *job, int64_t *id, RnError *err);
+/* Claims the oldest runnable job of the given kinds (NULL = any): sets it running.
+ * Returns 1 with *job filled, 0 if none, negative on error. */
+int rn_store_job_claim(RnStore *s, const char *kind, RnJob *job, RnError *err);
+int rn_store_job_done(RnStore *s, int64_t id, RnError *err);
+/* Records a failure: back to FAILED with exponential back-off (base * 2^attempts,
+ * capped at max_backoff), or DEAD after max_attempts. */
+int rn_store_job_fail(RnStore *s, int64_t id, const char *error, int max_attempts,
+                      double base_backoff, double max_backoff, RnError *err);
+/* After a crash: jobs left RUNNING go back to QUEUED. Returns how many. */
+int rn_store_job_recover(RnStore *s, RnError *err);
+int rn_store_job_get(RnStore *s, int64_t id, RnJob *job, RnError *err);
+int rn_store_job_count(RnStore *s, RnJobState state, int64_t *count, RnError *err);
+
+#endif
