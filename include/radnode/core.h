@@ -48,6 +48,10 @@ void rn_error_prefix(RnError *err, const char *fmt, ...) __attribute__((format(p
 void rn_error_clear(RnError *err);
 const char *rn_error_code_name(int code);
 
+/* snprintf for human-readable messages where cutting a long value short is
+ * intended (the compiler's truncation warning does not apply to it). */
+void rn_format(char *buf, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
 /* Logging to stderr (and later to the node's log). Thread-safe. */
 typedef enum RnLogLevel { RN_LOG_DEBUG = 0, RN_LOG_INFO, RN_LOG_WARN, RN_LOG_ERROR } RnLogLevel;
 void rn_log_set_level(RnLogLevel level);

@@ -46,6 +46,16 @@ void rn_error_prefix(RnError *err, const char *fmt, ...)
     err->message[pl + ol] = '\0';
 }
 
+void rn_format(char *buf, size_t size, const char *fmt, ...)
+{
+    if (size == 0)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, size, fmt, ap);
+    va_end(ap);
+}
+
 void rn_error_clear(RnError *err)
 {
     if (err) {
