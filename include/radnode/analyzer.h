@@ -30,9 +30,11 @@ typedef struct RnAnalyzer {
     const char *name;    /* "boneage", "lungct" */
     const char *version; /* algorithm version (the model identity is in the findings) */
     const char *description;
-    /* Returns a findings object (caller owns the reference), or NULL with err set
-     * on an internal failure. A refusal ("cannot assess: not a hand") is a
-     * findings object with "status": "refused", not an error. */
+    /* Returns a findings object, or an array of findings objects (one per
+     * analysed image, e.g. bone age per radiograph of a series), the caller owns
+     * the reference; NULL with err set on an internal failure. A refusal
+     * ("cannot assess: not a hand") is a findings object with "status":
+     * "refused", not an error. */
     json_t *(*run)(const RnAnalysisInput *in, RnError *err);
 } RnAnalyzer;
 

@@ -9,17 +9,19 @@
 
 extern const RnAnalyzer rn_analyzer_boneage __attribute__((weak));
 extern const RnAnalyzer rn_analyzer_lungct __attribute__((weak));
+extern const RnAnalyzer rn_analyzer_echo __attribute__((weak));
 
 static const RnAnalyzer *entry(size_t i)
 {
     switch (i) {
     case 0: return &rn_analyzer_boneage;
     case 1: return &rn_analyzer_lungct;
+    case 2: return &rn_analyzer_echo;
     default: return NULL;
     }
 }
 
-#define ANALYZER_SLOTS 2
+#define ANALYZER_SLOTS 3
 
 const RnAnalyzer *rn_analyzer_at(size_t index)
 {
