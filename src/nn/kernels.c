@@ -1,0 +1,500 @@
+/*
+ * Compute kernels of the nn module: convolution (im2col + OpenBLAS sgemm, a
+ * direct path for 1x1 without padding and for depthwise), transposed
+ * convolution (sgemm + col2im), max/average pooling, fused activations, and
+ * the small worker pool that spreads independent channels over threads.
+ * Everything works on 1 to 3 spatial dimensions seen as (D, H, W).
+ *
+ * Determinism: every output element is computed by exactly one task in a fixed
+ * order, and OpenBLAS partitions sgemm over M/N (never K), so results do not
+ * depend on scheduling.
+ *
+ * OpenBLAS vs oneDNN: see docs/nn.md for the measurement that kept OpenBLAS.
+ */
+#include "nn/nn_internal.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- worker pool ---- */
+
+struct NnPool {
+    int workers; /* threads besides the caller */
+    pthread_t *th;
+    pthread_mutex_t mu;
+    pthread_cond_t wake, done;
+    NnTaskFn fn;
+    void *ctx;
+    int64_t count;
+    int64_t next; /* atomic */
+    int active;
+    unsigned gen;
+    int stop;
+};
+
+static void pool_work(NnPool *p)
+{
+    for (;;) {
+        int64_t i = __atomic_fetch_add(&p->next, 1, __ATOMIC_RELAXED);
+        if (i >= p->count)
+            break;
+        p->fn(p->ctx, i);
+    }
+}
+
+static void *pool_main(void *arg)
+{
+    NnPool *p = arg;
+    unsigned seen = 0;
+    pthread_mutex_lock(&p->mu);
+    for (;;) {
+        while (!p->stop && p->gen == seen)
+            pthread_cond_wait(&p->wake, &p->mu);
+        if (p->stop)
+            break;
+        seen = p->gen;
+        pthread_mutex_unlock(&p->mu);
+        pool_work(p);
+        pthread_mutex_lock(&p->mu);
+        if (--p->active == 0)
+            pthread_cond_signal(&p->done);
+    }
+    pthread_mutex_unlock(&p->mu);
+    return NULL;
+}
+
+NnPool *nn_pool_create(int threads)
+{
+    NnPool *p = calloc(1, sizeof *p);
+    if (!p)
+        return NULL;
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->wake, NULL);
+    pthread_cond_init(&p->done, NULL);
+    if (threads > 1) {
+        p->th = calloc((size_t)threads - 1, sizeof *p->th);
+        if (!p->th) {
+            nn_pool_destroy(p);
+            return NULL;
+        }
+        for (int i = 0; i < threads - 1; i++) {
+            if (pthread_create(&p->th[i], NULL, pool_main, p)) {
+                nn_pool_destroy(p);
+                return NULL;
+            }
+            p->workers++;
+        }
+    }
+    return p;
+}
+
+void nn_pool_destroy(NnPool *p)
+{
+    if (!p)
+        return;
+    pthread_mutex_lock(&p->mu);
+    p->stop = 1;
+    pthread_cond_broadcast(&p->wake);
+    pthread_mutex_unlock(&p->mu);
+    for (int i = 0; i < p->workers; i++)
+        pthread_join(p->th[i], NULL);
+    free(p->th);
+    pthread_mutex_destroy(&p->mu);
+    pthread_cond_destroy(&p->wake);
+    pthread_cond_destroy(&p->done);
+    free(p);
+}
+
+void nn_parallel_for(NnPool *p, int64_t count, NnTaskFn fn, void *ctx)
+{
+    if (!p || p->workers == 0 || count < 2) {
+        for (int64_t i = 0; i < count; i++)
+            fn(ctx, i);
+        return;
+    }
+    pthread_mutex_lock(&p->mu);
+    p->fn = fn;
+    p->ctx = ctx;
+    p->count = count;
+    p->next = 0;
+    p->active = p->workers;
+    p->gen++;
+    pthread_cond_broadcast(&p->wake);
+    pthread_mutex_unlock(&p->mu);
+    pool_work(p);
+    pthread_mutex_lock(&p->mu);
+    while (p->active > 0)
+        pthread_cond_wait(&p->done, &p->mu);
+    pthread_mutex_unlock(&p->mu);
+}
+
+/* ---- activations ---- */
+
+NN_HOT void nn_apply_act(float *y, int64_t n, NnAct act, float a, float b)
+{
+    switch (act) {
+    case ACT_RELU:
+        for (int64_t i = 0; i < n; i++)
+            y[i] = y[i] > 0 ? y[i] : 0;
+        break;
+    case ACT_LEAKY:
+        for (int64_t i = 0; i < n; i++)
+            y[i] = y[i] >= 0 ? y[i] : y[i] * a;
+        break;
+    case ACT_CLIP:
+        for (int64_t i = 0; i < n; i++)
+            y[i] = y[i] < a ? a : y[i] > b ? b : y[i];
+        break;
+    default:
+        break;
+    }
+}
+
+typedef struct EpiCtx {
+    float *y;
+    const float *b;
+    int64_t oc, plane;
+    NnAct act;
+    float a, bb;
+} EpiCtx;
+
+NN_HOT static void epilogue_task(void *vctx, int64_t i)
+{
+    EpiCtx *c = vctx;
+    float *y = c->y + i * c->plane;
+    if (c->b) {
+        float bv = c->b[i % c->oc];
+        for (int64_t k = 0; k < c->plane; k++)
+            y[k] += bv;
+    }
+    nn_apply_act(y, c->plane, c->act, c->a, c->bb);
+}
+
+static void epilogue(RnNnModel *m, float *y, const float *b, int64_t n, int64_t oc, int64_t plane,
+                     NnAct act, float a, float bb)
+{
+    if (!b && act == ACT_NONE)
+        return;
+    EpiCtx c = {y, b, oc, plane, act, a, bb};
+    nn_parallel_for(m->pool, n * oc, epilogue_task, &c);
+}
+
+/* ---- im2col ---- */
+
+typedef struct ColCtx {
+    const NnConvGeom *g;
+    const float *x; /* first channel of the group */
+    float *col;
+} ColCtx;
+
+/* Range of output positions o with 0 <= o*s - p + k*d < in. */
+static void valid_range(int64_t out, int64_t in, int64_t s, int64_t p, int64_t kd, int64_t *lo,
+                        int64_t *hi)
+{
+    int64_t off = kd - p; /* i = o*s + off */
+    int64_t l = off >= 0 ? 0 : (-off + s - 1) / s;
+    int64_t h = in - off <= 0 ? 0 : (in - off + s - 1) / s;
+    if (h > out)
+        h = out;
+    if (l > h)
+        l = h;
+    *lo = l;
+    *hi = h;
+}
+
+NN_HOT static void im2col_task(void *vctx, int64_t c)
+{
+    const ColCtx *cx = vctx;
+    const NnConvGeom *g = cx->g;
+    int64_t osz = g->out[0] * g->out[1] * g->out[2];
+    int64_t isz = g->in[0] * g->in[1] * g->in[2];
+    const float *xc = cx->x + c * isz;
+    for (int64_t kz = 0; kz < g->k[0]; kz++)
+        for (int64_t ky = 0; ky < g->k[1]; ky++)
+            for (int64_t kx = 0; kx < g->k[2]; kx++) {
+                int64_t row = ((c * g->k[0] + kz) * g->k[1] + ky) * g->k[2] + kx;
+                float *dst = cx->col + row * osz;
+                int64_t xlo, xhi;
+                valid_range(g->out[2], g->in[2], g->stride[2], g->pad[2], kx * g->dil[2], &xlo,
+                            &xhi);
+                int64_t xoff = kx * g->dil[2] - g->pad[2];
+                for (int64_t oz = 0; oz < g->out[0]; oz++) {
+                    int64_t iz = oz * g->stride[0] - g->pad[0] + kz * g->dil[0];
+                    for (int64_t oy = 0; oy < g->out[1]; oy++) {
+                        float *d = dst + (oz * g->out[1] + oy) * g->out[2];
+                        int64_t iy = oy * g->stride[1] - g->pad[1] + ky * g->dil[1];
+                        if (iz < 0 || iz >= g->in[0] || iy < 0 || iy >= g->in[1]) {
+                            memset(d, 0, (size_t)g->out[2] * sizeof *d);
+                            continue;
+                        }
+                        const float *s = xc + (iz * g->in[1] + iy) * g->in[2];
+                        for (int64_t ox = 0; ox < xlo; ox++)
+                            d[ox] = 0;
+                        if (g->stride[2] == 1) {
+                            memcpy(d + xlo, s + xlo + xoff, (size_t)(xhi - xlo) * sizeof *d);
+                        } else {
+                            for (int64_t ox = xlo; ox < xhi; ox++)
+                                d[ox] = s[ox * g->stride[2] + xoff];
+                        }
+                        for (int64_t ox = xhi; ox < g->out[2]; ox++)
+                            d[ox] = 0;
+                    }
+                }
+            }
+}
+
+/* ---- depthwise (one input channel per group, one output channel each) ---- */
+
+typedef struct DwCtx {
+    const NnConvGeom *g;
+    const float *x, *w, *b;
+    float *y;
+    NnAct act;
+    float a, bb;
+} DwCtx;
+
+NN_HOT static void depthwise_task(void *vctx, int64_t i)
+{
+    const DwCtx *cx = vctx;
+    const NnConvGeom *g = cx->g;
+    int64_t c = i % g->c;
+    int64_t osz = g->out[0] * g->out[1] * g->out[2];
+    int64_t isz = g->in[0] * g->in[1] * g->in[2];
+    int64_t kvol = g->k[0] * g->k[1] * g->k[2];
+    const float *x = cx->x + i * isz, *w = cx->w + c * kvol;
+    float *y = cx->y + i * osz;
+    float bv = cx->b ? cx->b[c] : 0.0f;
+    for (int64_t k = 0; k < osz; k++)
+        y[k] = bv;
+    for (int64_t oz = 0; oz < g->out[0]; oz++)
+        for (int64_t oy = 0; oy < g->out[1]; oy++) {
+            float *d = y + (oz * g->out[1] + oy) * g->out[2];
+            for (int64_t kz = 0; kz < g->k[0]; kz++) {
+                int64_t iz = oz * g->stride[0] - g->pad[0] + kz * g->dil[0];
+                if (iz < 0 || iz >= g->in[0])
+                    continue;
+                for (int64_t ky = 0; ky < g->k[1]; ky++) {
+                    int64_t iy = oy * g->stride[1] - g->pad[1] + ky * g->dil[1];
+                    if (iy < 0 || iy >= g->in[1])
+                        continue;
+                    const float *s = x + (iz * g->in[1] + iy) * g->in[2];
+                    for (int64_t kx = 0; kx < g->k[2]; kx++) {
+                        float wv = w[(kz * g->k[1] + ky) * g->k[2] + kx];
+                        int64_t lo, hi, off = kx * g->dil[2] - g->pad[2];
+                        valid_range(g->out[2], g->in[2], g->stride[2], g->pad[2],
+                                    kx * g->dil[2], &lo, &hi);
+                        if (g->stride[2] == 1) {
+                            const float *sp = s + off;
+                            for (int64_t ox = lo; ox < hi; ox++)
+                                d[ox] += wv * sp[ox];
+                        } else {
+                            for (int64_t ox = lo; ox < hi; ox++)
+                                d[ox] += wv * s[ox * g->stride[2] + off];
+                        }
+                    }
+                }
+            }
+        }
+    nn_apply_act(y, osz, cx->act, cx->a, cx->bb);
+}
+
+int nn_conv(RnNnModel *m, const NnConvGeom *g, const float *x, const float *w, const float *b,
+            float *y, NnAct act, float a, float bb, RnError *err)
+{
+    int64_t kvol = g->k[0] * g->k[1] * g->k[2];
+    int64_t cg = g->c / g->group, ocg = g->oc / g->group, K = cg * kvol;
+    int64_t osz = g->out[0] * g->out[1] * g->out[2];
+    int64_t isz = g->in[0] * g->in[1] * g->in[2];
+    if (g->group == g->c && g->oc == g->c && g->group > 1) {
+        DwCtx c = {g, x, w, b, y, act, a, bb};
+        nn_parallel_for(m->pool, g->n * g->c, depthwise_task, &c);
+        return 0;
+    }
+    int pointwise = kvol == 1;
+    for (int i = 0; i < 3; i++)
+        if (g->stride[i] != 1 || g->pad[i] != 0 || g->in[i] != g->out[i])
+            pointwise = 0;
+    float *col = NULL;
+    if (!pointwise && !(col = nn_scratch(m, (size_t)(K * osz), err)))
+        return err ? err->code : RN_ERR_NOMEM;
+    for (int64_t n = 0; n < g->n; n++)
+        for (int64_t gi = 0; gi < g->group; gi++) {
+            const float *xg = x + (n * g->c + gi * cg) * isz;
+            float *yg = y + (n * g->oc + gi * ocg) * osz;
+            const float *bm = xg;
+            if (!pointwise) {
+                ColCtx c = {g, xg, col};
+                nn_parallel_for(m->pool, cg, im2col_task, &c);
+                bm = col;
+            }
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)ocg, (int)osz, (int)K,
+                        1.0f, w + gi * ocg * K, (int)K, bm, (int)osz, 0.0f, yg, (int)osz);
+        }
+    epilogue(m, y, b, g->n, g->oc, osz, act, a, bb);
+    return 0;
+}
+
+/* ---- transposed convolution ---- */
+
+typedef struct Col2ImCtx {
+    const NnConvGeom *g;
+    const float *col;
+    float *y;
+} Col2ImCtx;
+
+NN_HOT static void col2im_task(void *vctx, int64_t o)
+{
+    const Col2ImCtx *cx = vctx;
+    const NnConvGeom *g = cx->g;
+    /* g->in is the convolution input (spatial of x), g->out the result */
+    int64_t isz = g->in[0] * g->in[1] * g->in[2];
+    int64_t osz = g->out[0] * g->out[1] * g->out[2];
+    float *y = cx->y + o * osz;
+    memset(y, 0, (size_t)osz * sizeof *y);
+    for (int64_t kz = 0; kz < g->k[0]; kz++)
+        for (int64_t ky = 0; ky < g->k[1]; ky++)
+            for (int64_t kx = 0; kx < g->k[2]; kx++) {
+                int64_t row = ((o * g->k[0] + kz) * g->k[1] + ky) * g->k[2] + kx;
+                const float *src = cx->col + row * isz;
+                for (int64_t iz = 0; iz < g->in[0]; iz++) {
+                    int64_t oz = iz * g->stride[0] - g->pad[0] + kz * g->dil[0];
+                    if (oz < 0 || oz >= g->out[0])
+                        continue;
+                    for (int64_t iy = 0; iy < g->in[1]; iy++) {
+                        int64_t oy = iy * g->stride[1] - g->pad[1] + ky * g->dil[1];
+                        if (oy < 0 || oy >= g->out[1])
+                            continue;
+                        const float *s = src + (iz * g->in[1] + iy) * g->in[2];
+                        float *d = y + (oz * g->out[1] + oy) * g->out[2];
+                        for (int64_t ix = 0; ix < g->in[2]; ix++) {
+                            int64_t ox = ix * g->stride[2] - g->pad[2] + kx * g->dil[2];
+                            if (ox >= 0 && ox < g->out[2])
+                                d[ox] += s[ix];
+                        }
+                    }
+                }
+            }
+}
+
+int nn_conv_transpose(RnNnModel *m, const NnConvGeom *g, const float *x, const float *w,
+                      const float *b, float *y, NnAct act, float a, float bb, RnError *err)
+{
+    int64_t kvol = g->k[0] * g->k[1] * g->k[2];
+    int64_t cg = g->c / g->group, ocg = g->oc / g->group;
+    int64_t isz = g->in[0] * g->in[1] * g->in[2];
+    int64_t osz = g->out[0] * g->out[1] * g->out[2];
+    float *col = nn_scratch(m, (size_t)(ocg * kvol * isz), err);
+    if (!col)
+        return err ? err->code : RN_ERR_NOMEM;
+    for (int64_t n = 0; n < g->n; n++)
+        for (int64_t gi = 0; gi < g->group; gi++) {
+            const float *xg = x + (n * g->c + gi * cg) * isz;
+            const float *wg = w + gi * cg * ocg * kvol;
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)(ocg * kvol), (int)isz,
+                        (int)cg, 1.0f, wg, (int)(ocg * kvol), xg, (int)isz, 0.0f, col, (int)isz);
+            Col2ImCtx c = {g, col, y + (n * g->oc + gi * ocg) * osz};
+            nn_parallel_for(m->pool, ocg, col2im_task, &c);
+        }
+    epilogue(m, y, b, g->n, g->oc, osz, act, a, bb);
+    return 0;
+}
+
+/* ---- pooling ---- */
+
+typedef struct PoolCtx {
+    const NnConvGeom *g;
+    const float *x;
+    float *y;
+    int is_max, include_pad;
+} PoolCtx;
+
+NN_HOT static void pool_task(void *vctx, int64_t i)
+{
+    const PoolCtx *cx = vctx;
+    const NnConvGeom *g = cx->g;
+    int64_t isz = g->in[0] * g->in[1] * g->in[2];
+    int64_t osz = g->out[0] * g->out[1] * g->out[2];
+    const float *x = cx->x + i * isz;
+    float *y = cx->y + i * osz;
+    for (int64_t oz = 0; oz < g->out[0]; oz++)
+        for (int64_t oy = 0; oy < g->out[1]; oy++)
+            for (int64_t ox = 0; ox < g->out[2]; ox++) {
+                int64_t o[3] = {oz, oy, ox}, lo[3], hi[3], cnt = 1;
+                for (int d = 0; d < 3; d++) {
+                    int64_t s = o[d] * g->stride[d] - g->pad[d];
+                    int64_t e = s + (g->k[d] - 1) * g->dil[d] + 1;
+                    if (cx->include_pad) {
+                        int64_t pe = e < g->in[d] + g->pad_end[d] ? e : g->in[d] + g->pad_end[d];
+                        cnt *= pe - s;
+                    }
+                    lo[d] = s;
+                    hi[d] = e;
+                }
+                float acc = cx->is_max ? -INFINITY : 0.0f;
+                int64_t valid = 0;
+                for (int64_t z = lo[0]; z < hi[0]; z += g->dil[0]) {
+                    if (z < 0 || z >= g->in[0])
+                        continue;
+                    for (int64_t yy = lo[1]; yy < hi[1]; yy += g->dil[1]) {
+                        if (yy < 0 || yy >= g->in[1])
+                            continue;
+                        const float *row = x + (z * g->in[1] + yy) * g->in[2];
+                        for (int64_t xx = lo[2]; xx < hi[2]; xx += g->dil[2]) {
+                            if (xx < 0 || xx >= g->in[2])
+                                continue;
+                            float v = row[xx];
+                            if (cx->is_max)
+                                acc = v > acc ? v : acc;
+                            else
+                                acc += v;
+                            valid++;
+                        }
+                    }
+                }
+                if (!cx->is_max)
+                    acc = cx->include_pad ? (cnt > 0 ? acc / (float)cnt : 0.0f)
+                                          : (valid ? acc / (float)valid : 0.0f);
+                y[(oz * g->out[1] + oy) * g->out[2] + ox] = acc;
+            }
+}
+
+typedef struct GapCtx {
+    const float *x;
+    float *y;
+    int64_t plane;
+    int is_max;
+} GapCtx;
+
+NN_HOT static void gap_task(void *vctx, int64_t i)
+{
+    const GapCtx *c = vctx;
+    const float *x = c->x + i * c->plane;
+    if (c->is_max) {
+        float acc = -INFINITY;
+        for (int64_t k = 0; k < c->plane; k++)
+            acc = x[k] > acc ? x[k] : acc;
+        c->y[i] = acc;
+        return;
+    }
+    double acc = 0;
+    for (int64_t k = 0; k < c->plane; k++)
+        acc += x[k];
+    c->y[i] = c->plane ? (float)(acc / (double)c->plane) : 0.0f;
+}
+
+void nn_pool(RnNnModel *m, const NnConvGeom *g, const float *x, float *y, int is_max,
+             int count_include_pad)
+{
+    int64_t osz = g->out[0] * g->out[1] * g->out[2];
+    if (osz == 1 && g->pad[0] + g->pad[1] + g->pad[2] == 0 && g->k[0] == g->in[0] &&
+        g->k[1] == g->in[1] && g->k[2] == g->in[2] && g->dil[0] * g->dil[1] * g->dil[2] == 1) {
+        GapCtx c = {x, y, g->in[0] * g->in[1] * g->in[2], is_max};
+        nn_parallel_for(m->pool, g->n * g->c, gap_task, &c);
+        return;
+    }
+    PoolCtx c = {g, x, y, is_max, count_include_pad};
+    nn_parallel_for(m->pool, g->n * g->c, pool_task, &c);
+}

@@ -1,0 +1,263 @@
+/*
+ * Parity of the ONNX engine with PyTorch: every model listed in
+ * tests/data/nn/manifest.txt (exported by tools/nn/gen_models.py with torch's
+ * ONNX exporter, with PyTorch's own output saved next to it) is run and must
+ * match within 1e-4 relative or 1e-5 absolute error per element. Also checks
+ * that results are bit-identical across runs and thread counts, and that a
+ * batch of two gives each sample's reference output (re-planning on a new
+ * input shape).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "radnode/nn.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_IO 8
+
+typedef struct Case {
+    char model[256];
+    int n_in, n_out;
+    char in_name[MAX_IO][64], in_file[MAX_IO][256];
+    char out_name[MAX_IO][64], out_file[MAX_IO][256];
+} Case;
+
+static char data_dir[1024];
+
+static void find_data_dir(void)
+{
+    const char *src = getenv("RN_SOURCE_DIR");
+    if (src)
+        snprintf(data_dir, sizeof data_dir, "%s/tests/data/nn", src);
+    else
+        snprintf(data_dir, sizeof data_dir, "tests/data/nn");
+}
+
+static int load_cases(Case *cases, int max)
+{
+    char path[1300];
+    snprintf(path, sizeof path, "%s/manifest.txt", data_dir);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    char line[4096];
+    int n = 0;
+    while (n < max && fgets(line, sizeof line, f)) {
+        if (line[0] == '#' || line[0] == '\n')
+            continue;
+        Case *c = &cases[n];
+        memset(c, 0, sizeof *c);
+        char *save = NULL, *tok = strtok_r(line, " \t\n", &save);
+        if (!tok)
+            continue;
+        snprintf(c->model, sizeof c->model, "%s", tok);
+        while ((tok = strtok_r(NULL, " \t\n", &save))) {
+            char *name = strtok_r(NULL, " \t\n", &save);
+            char *file = strtok_r(NULL, " \t\n", &save);
+            if (!name || !file)
+                break;
+            if (!strcmp(tok, "in") && c->n_in < MAX_IO) {
+                snprintf(c->in_name[c->n_in], 64, "%s", name);
+                snprintf(c->in_file[c->n_in++], 256, "%s", file);
+            } else if (!strcmp(tok, "out") && c->n_out < MAX_IO) {
+                snprintf(c->out_name[c->n_out], 64, "%s", name);
+                snprintf(c->out_file[c->n_out++], 256, "%s", file);
+            }
+        }
+        n++;
+    }
+    fclose(f);
+    return n;
+}
+
+static float *read_npy(const char *file, int *ndim, int64_t *shape)
+{
+    char path[1300];
+    snprintf(path, sizeof path, "%s/%s", data_dir, file);
+    RnError err = {0};
+    float *d = rn_nn_npy_read_file(path, ndim, shape, &err);
+    if (!d)
+        fail_msg("%s", err.message);
+    return d;
+}
+
+static int64_t count_of(int ndim, const int64_t *shape)
+{
+    int64_t c = 1;
+    for (int i = 0; i < ndim; i++)
+        c *= shape[i];
+    return c;
+}
+
+static double compare(const char *what, const float *got, const float *want, int64_t n)
+{
+    double worst = 0;
+    for (int64_t i = 0; i < n; i++) {
+        double d = fabs((double)got[i] - (double)want[i]);
+        double rel = d / fmax(fabs((double)want[i]), 1e-30);
+        if (d > 1e-5 && rel > 1e-4)
+            fail_msg("%s: element %lld is %.9g, PyTorch %.9g (abs %.3g rel %.3g)", what,
+                     (long long)i, (double)got[i], (double)want[i], d, rel);
+        if (d > 1e-5 && rel > worst)
+            worst = rel;
+    }
+    return worst;
+}
+
+typedef struct Loaded {
+    RnNnModel *m;
+    RnNnTensor in[MAX_IO];
+    float *ref[MAX_IO];
+    int ref_ndim[MAX_IO];
+    int64_t ref_shape[MAX_IO][RN_NN_MAX_DIMS];
+} Loaded;
+
+static void load(const Case *c, Loaded *l)
+{
+    char path[1300];
+    snprintf(path, sizeof path, "%s/%s", data_dir, c->model);
+    RnError err = {0};
+    memset(l, 0, sizeof *l);
+    l->m = rn_nn_model_load_file(path, &err);
+    if (!l->m)
+        fail_msg("%s", err.message);
+    for (int i = 0; i < c->n_in; i++) {
+        l->in[i].name = c->in_name[i];
+        l->in[i].data = read_npy(c->in_file[i], &l->in[i].ndim, l->in[i].shape);
+    }
+    for (int i = 0; i < c->n_out; i++)
+        l->ref[i] = read_npy(c->out_file[i], &l->ref_ndim[i], l->ref_shape[i]);
+}
+
+static void unload(const Case *c, Loaded *l)
+{
+    for (int i = 0; i < c->n_in; i++)
+        free(l->in[i].data);
+    for (int i = 0; i < c->n_out; i++)
+        free(l->ref[i]);
+    rn_nn_model_destroy(l->m);
+}
+
+static void check_case(const Case *c, int threads)
+{
+    Loaded l;
+    load(c, &l);
+    RnError err = {0};
+    assert_int_equal(rn_nn_model_set_threads(l.m, threads, &err), 0);
+    RnNnTensor out[MAX_IO];
+    memset(out, 0, sizeof out);
+    for (int i = 0; i < c->n_out; i++)
+        out[i].name = c->out_name[i];
+    if (rn_nn_run(l.m, l.in, (size_t)c->n_in, out, (size_t)c->n_out, &err))
+        fail_msg("%s: %s", c->model, err.message);
+    for (int i = 0; i < c->n_out; i++) {
+        assert_int_equal(out[i].ndim, l.ref_ndim[i]);
+        assert_memory_equal(out[i].shape, l.ref_shape[i], sizeof(int64_t) * (size_t)out[i].ndim);
+        int64_t n = count_of(out[i].ndim, out[i].shape);
+        double worst = compare(c->model, out[i].data, l.ref[i], n);
+        print_message("%-20s threads=%d output %-8s max rel err (where abs > 1e-5) %.3g\n",
+                      c->model, threads, c->out_name[i], worst);
+        /* a second run gives bit-identical results */
+        float *first = malloc((size_t)n * sizeof *first);
+        assert_non_null(first);
+        memcpy(first, out[i].data, (size_t)n * sizeof *first);
+        assert_int_equal(rn_nn_run(l.m, l.in, (size_t)c->n_in, out, (size_t)c->n_out, &err), 0);
+        assert_memory_equal(first, out[i].data, (size_t)n * sizeof *first);
+        free(first);
+    }
+    unload(c, &l);
+}
+
+static Case cases[32];
+static int n_cases;
+
+static void test_parity_1thread(void **state)
+{
+    (void)state;
+    assert_true(n_cases >= 5);
+    for (int i = 0; i < n_cases; i++)
+        check_case(&cases[i], 1);
+}
+
+static void test_parity_2threads(void **state)
+{
+    (void)state;
+    for (int i = 0; i < n_cases; i++)
+        check_case(&cases[i], 2);
+}
+
+/* Batch of two copies of the reference input: each half matches PyTorch's output. */
+static void test_batch_replan(void **state)
+{
+    (void)state;
+    for (int ci = 0; ci < n_cases; ci++) {
+        const Case *c = &cases[ci];
+        Loaded l;
+        load(c, &l);
+        RnNnTensor in2[MAX_IO];
+        int ok = 1;
+        for (int i = 0; i < c->n_in; i++) {
+            in2[i] = l.in[i];
+            if (in2[i].ndim < 1 || in2[i].shape[0] != 1)
+                ok = 0;
+        }
+        if (!ok) {
+            unload(c, &l);
+            continue;
+        }
+        for (int i = 0; i < c->n_in; i++) {
+            int64_t n = count_of(l.in[i].ndim, l.in[i].shape);
+            in2[i].shape[0] = 2;
+            in2[i].data = malloc((size_t)(2 * n) * sizeof(float));
+            assert_non_null(in2[i].data);
+            memcpy(in2[i].data, l.in[i].data, (size_t)n * sizeof(float));
+            memcpy(in2[i].data + n, l.in[i].data, (size_t)n * sizeof(float));
+        }
+        RnError err = {0};
+        RnNnTensor out[MAX_IO];
+        memset(out, 0, sizeof out);
+        for (int i = 0; i < c->n_out; i++)
+            out[i].name = c->out_name[i];
+        /* batch 1, then 2, then 1 again: plans are rebuilt each time */
+        assert_int_equal(rn_nn_run(l.m, l.in, (size_t)c->n_in, out, (size_t)c->n_out, &err), 0);
+        if (rn_nn_run(l.m, in2, (size_t)c->n_in, out, (size_t)c->n_out, &err))
+            fail_msg("%s batch 2: %s", c->model, err.message);
+        for (int i = 0; i < c->n_out; i++) {
+            int64_t n = count_of(l.ref_ndim[i], l.ref_shape[i]);
+            assert_int_equal(out[i].shape[0], 2);
+            compare(c->model, out[i].data, l.ref[i], n);
+            compare(c->model, out[i].data + n, l.ref[i], n);
+        }
+        assert_int_equal(rn_nn_run(l.m, l.in, (size_t)c->n_in, out, (size_t)c->n_out, &err), 0);
+        for (int i = 0; i < c->n_out; i++)
+            compare(c->model, out[i].data, l.ref[i], count_of(l.ref_ndim[i], l.ref_shape[i]));
+        size_t unplanned, arena = rn_nn_model_arena_bytes(l.m, &unplanned);
+        assert_true(arena <= unplanned);
+        for (int i = 0; i < c->n_in; i++)
+            free(in2[i].data);
+        unload(c, &l);
+    }
+}
+
+int main(void)
+{
+    find_data_dir();
+    n_cases = load_cases(cases, 32);
+    if (n_cases < 0) {
+        fprintf(stderr, "cannot read %s/manifest.txt (set RN_SOURCE_DIR)\n", data_dir);
+        return 1;
+    }
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_parity_1thread),
+        cmocka_unit_test(test_parity_2threads),
+        cmocka_unit_test(test_batch_replan),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
