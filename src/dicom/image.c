@@ -193,6 +193,11 @@ int rn_dicom_file_frame(RnDicomFile *f, uint32_t index, const uint8_t **data, si
     *owned = false;
     if (!px->encapsulated) {
         size_t fsz = rn_image_frame_size(&info);
+        /* PS3.3 C.7.6.3.1.2: native YBR_FULL_422 stores two luminance and one
+         * pair of chrominance samples per two pixels: 2 samples per pixel. */
+        if (!strcmp(info.photometric, "YBR_FULL_422") && info.samples_per_pixel == 3 &&
+            info.bits_allocated >= 8)
+            fsz = fsz / 3 * 2;
         if (fsz == 0)
             return rn_error_set(err, RN_ERR_LIMIT, "frame size overflows");
         if (info.bits_allocated == 1) {
