@@ -40,6 +40,7 @@ typedef struct RnInstanceInfo {
     char sop_class_uid[RN_UID_MAX + 1], transfer_syntax[RN_UID_MAX + 1];
     char study_date[17], accession_number[17], modality[17], body_part[17];
     char series_description[65], study_description[65];
+    char manufacturer[65];        /* "radnode" marks radnode's own result objects */
     double slice_thickness;       /* 0 if absent */
     int instance_number;
     char calling_ae[17];

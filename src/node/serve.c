@@ -178,6 +178,9 @@ typedef struct Collect {
 static int collect_series(const RnInstanceInfo *info, void *user)
 {
     Collect *c = user;
+    /* radnode's own results, sent back with the study by the PACS, are never analysed. */
+    if (!strcmp(info->manufacturer, "radnode"))
+        return 0;
     for (size_t i = 0; i < c->n; i++)
         if (!strcmp(c->series[i].info.series_uid, info->series_uid)) {
             c->series[i].count++;
@@ -302,25 +305,56 @@ static void log_tail(const char *path, char *out, size_t size)
  * Returns 0 when it exited 0; fills why otherwise. */
 static int run_analysis(Node *n, const RnJob *job, const char *dir, char *why, size_t why_size)
 {
-    char in_path[1600], out_dir[1100], log_path[1100], json_path[1100];
-    if (job->payload[0])
-        snprintf(in_path, sizeof in_path, "%s/instances/%s/%s", n->cfg.data_dir, job->study_uid,
-                 job->payload);
-    else
-        snprintf(in_path, sizeof in_path, "%s/instances/%s", n->cfg.data_dir, job->study_uid);
+    char out_dir[1100], log_path[1100], json_path[1100];
+    /* Inputs: the series folder (series-level route), or every series of the
+     * study except radnode's own results (study-level route). */
+    Collect c = {0};
+    RnError qerr = {0};
+    if (rn_store_study_instances(n->store, job->study_uid, collect_series, &c, &qerr)) {
+        rn_format(why, why_size, "listing study %s: %s", job->study_uid, qerr.message);
+        free(c.series);
+        return -1;
+    }
+    size_t nin = 0;
+    char **inputs = rn_calloc(c.n + 1, sizeof *inputs);
+    for (size_t s = 0; inputs && s < c.n; s++) {
+        if (job->payload[0] && strcmp(job->payload, c.series[s].info.series_uid) != 0)
+            continue;
+        size_t need = strlen(n->cfg.data_dir) + strlen(job->study_uid) +
+                      strlen(c.series[s].info.series_uid) + 16;
+        inputs[nin] = malloc(need);
+        if (inputs[nin])
+            snprintf(inputs[nin++], need, "%s/instances/%s/%s", n->cfg.data_dir, job->study_uid,
+                     c.series[s].info.series_uid);
+    }
+    free(c.series);
+    if (!inputs || nin == 0) {
+        rn_format(why, why_size, "no input series left for %s in study %s", job->target,
+                  job->study_uid);
+        for (size_t i = 0; inputs && i < nin; i++)
+            free(inputs[i]);
+        free(inputs);
+        return -1;
+    }
     snprintf(out_dir, sizeof out_dir, "%s/out", dir);
     snprintf(log_path, sizeof log_path, "%s/job.log", dir);
     snprintf(json_path, sizeof json_path, "%s/findings.jsonl", dir);
     RnError err = {0};
-    if (rn_mkdirs(out_dir, &err)) {
-        rn_format(why, why_size, "%s", err.message);
+    char *fixed[] = {n->self_exe, "analyze", "--analyzer", (char *)job->target, "--out", out_dir,
+                     "--json", "--lang", n->cfg.language, "--models", n->cfg.models_dir,
+                     "--objects", "sr,sc,pdf,hl7", "--station", n->cfg.ae_title};
+    size_t nfixed = sizeof fixed / sizeof fixed[0];
+    char **argv = rn_calloc(nfixed + nin + 1, sizeof *argv);
+    if (!argv || rn_mkdirs(out_dir, &err)) {
+        rn_format(why, why_size, "%s", argv ? err.message : "out of memory");
+        for (size_t i = 0; i < nin; i++)
+            free(inputs[i]);
+        free(inputs);
+        free(argv);
         return -1;
     }
-    char threads[16];
-    snprintf(threads, sizeof threads, "%d", 2);
-    char *argv[] = {n->self_exe, "analyze", "--analyzer", (char *)job->target, "--out", out_dir,
-                    "--json", "--lang", n->cfg.language, "--models", n->cfg.models_dir,
-                    in_path, NULL};
+    memcpy(argv, fixed, sizeof fixed);
+    memcpy(argv + nfixed, inputs, nin * sizeof *inputs);
     int out_fd = open(json_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     int log_fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     if (out_fd < 0 || log_fd < 0) {
@@ -329,6 +363,10 @@ static int run_analysis(Node *n, const RnJob *job, const char *dir, char *why, s
             close(out_fd);
         if (log_fd >= 0)
             close(log_fd);
+        for (size_t i = 0; i < nin; i++)
+            free(inputs[i]);
+        free(inputs);
+        free(argv);
         return -1;
     }
     pid_t pid = fork();
@@ -350,6 +388,10 @@ static int run_analysis(Node *n, const RnJob *job, const char *dir, char *why, s
     }
     close(out_fd);
     close(log_fd);
+    for (size_t i = 0; i < nin; i++)
+        free(inputs[i]);
+    free(inputs);
+    free(argv);
     if (pid < 0) {
         rn_format(why, why_size, "fork failed: %s", strerror(errno));
         return -1;

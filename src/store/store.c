@@ -52,7 +52,8 @@ static const char *SCHEMA =
     "  sop_uid TEXT PRIMARY KEY, study_uid TEXT NOT NULL REFERENCES studies(study_uid),"
     "  series_uid TEXT NOT NULL, sop_class_uid TEXT, transfer_syntax TEXT, modality TEXT,"
     "  body_part TEXT, series_description TEXT, slice_thickness REAL, instance_number INTEGER,"
-    "  calling_ae TEXT, size INTEGER, path TEXT NOT NULL, received REAL NOT NULL);"
+    "  calling_ae TEXT, size INTEGER, path TEXT NOT NULL, received REAL NOT NULL,"
+    "  manufacturer TEXT NOT NULL DEFAULT '');"
     "CREATE INDEX IF NOT EXISTS instances_study ON instances(study_uid);"
     "CREATE TABLE IF NOT EXISTS jobs("
     "  id INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, target TEXT NOT NULL,"
@@ -180,6 +181,7 @@ int rn_instance_info_from_dataset(const RnDataset *ds, const char *ts_uid, RnIns
     get_str(ds, RN_TAG_SeriesDescription, info->series_description,
             sizeof info->series_description);
     get_str(ds, RN_TAG_StudyDescription, info->study_description, sizeof info->study_description);
+    get_str(ds, RN_TAG_Manufacturer, info->manufacturer, sizeof info->manufacturer);
     double st = 0;
     if (rn_dataset_get_double(ds, RN_TAG_SliceThickness, 0, &st, NULL) == 0)
         info->slice_thickness = st;
@@ -293,8 +295,8 @@ int rn_store_put(RnStore *s, const char *tmp_file, RnInstanceInfo *info, RnPutRe
                  s->db,
                  "INSERT OR REPLACE INTO instances(sop_uid,study_uid,series_uid,sop_class_uid,"
                  "transfer_syntax,modality,body_part,series_description,slice_thickness,"
-                 "instance_number,calling_ae,size,path,received) "
-                 "VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14)",
+                 "instance_number,calling_ae,size,path,received,manufacturer) "
+                 "VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15)",
                  -1, &b, NULL) == SQLITE_OK;
     if (ok) {
         const char *sv[] = {info->study_uid,          info->patient_id,
@@ -315,6 +317,7 @@ int rn_store_put(RnStore *s, const char *tmp_file, RnInstanceInfo *info, RnPutRe
         sqlite3_bind_int64(b, 12, info->size);
         sqlite3_bind_text(b, 13, info->path, -1, SQLITE_STATIC);
         sqlite3_bind_double(b, 14, now);
+        sqlite3_bind_text(b, 15, info->manufacturer, -1, SQLITE_STATIC);
         ok = exec_step(a) == 0 && exec_step(b) == 0;
     }
     sqlite3_finalize(a);
@@ -367,7 +370,8 @@ int rn_store_study_instances(RnStore *s, const char *study_uid, RnInstanceFn fn,
             "SELECT i.sop_uid,i.study_uid,i.series_uid,i.sop_class_uid,i.transfer_syntax,"
             "i.modality,i.body_part,i.series_description,i.slice_thickness,i.instance_number,"
             "i.calling_ae,i.size,i.path,s.patient_id,s.patient_name,s.patient_birth_date,"
-            "s.patient_sex,s.study_date,s.accession_number,s.study_description FROM instances i "
+            "s.patient_sex,s.study_date,s.accession_number,s.study_description,i.manufacturer "
+            "FROM instances i "
             "JOIN studies s USING(study_uid) WHERE i.study_uid=? ORDER BY i.series_uid, "
             "i.instance_number, i.sop_uid",
             -1, &st, NULL) != SQLITE_OK) {
@@ -411,6 +415,7 @@ int rn_store_study_instances(RnStore *s, const char *study_uid, RnInstanceFn fn,
         col_text(st, 17, r->study_date, sizeof r->study_date);
         col_text(st, 18, r->accession_number, sizeof r->accession_number);
         col_text(st, 19, r->study_description, sizeof r->study_description);
+        col_text(st, 20, r->manufacturer, sizeof r->manufacturer);
     }
     sqlite3_finalize(st);
     pthread_mutex_unlock(&s->lock);

@@ -1,22 +1,35 @@
 /*
  * The analyzers built into this binary. Each analyzer defines one
- * `const RnAnalyzer rn_analyzer_<name>` in src/analyzers/<name>/; the
- * references are weak so that the node builds while an analyzer is absent.
+ * `const RnAnalyzer rn_analyzer_<name>` in src/analyzers/<name>/; the build
+ * defines RN_HAVE_ANALYZER_<NAME> for every such folder, and the references
+ * below are strong so the linker pulls each analyzer out of the static library.
  */
 #include "radnode/analyzer.h"
 
 #include <string.h>
 
-extern const RnAnalyzer rn_analyzer_boneage __attribute__((weak));
-extern const RnAnalyzer rn_analyzer_lungct __attribute__((weak));
-extern const RnAnalyzer rn_analyzer_echo __attribute__((weak));
+#ifdef RN_HAVE_ANALYZER_BONEAGE
+extern const RnAnalyzer rn_analyzer_boneage;
+#endif
+#ifdef RN_HAVE_ANALYZER_LUNGCT
+extern const RnAnalyzer rn_analyzer_lungct;
+#endif
+#ifdef RN_HAVE_ANALYZER_ECHO
+extern const RnAnalyzer rn_analyzer_echo;
+#endif
 
 static const RnAnalyzer *entry(size_t i)
 {
     switch (i) {
+#ifdef RN_HAVE_ANALYZER_BONEAGE
     case 0: return &rn_analyzer_boneage;
+#endif
+#ifdef RN_HAVE_ANALYZER_LUNGCT
     case 1: return &rn_analyzer_lungct;
+#endif
+#ifdef RN_HAVE_ANALYZER_ECHO
     case 2: return &rn_analyzer_echo;
+#endif
     default: return NULL;
     }
 }
