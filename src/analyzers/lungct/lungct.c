@@ -1,0 +1,642 @@
+/*
+ * The lung nodule analyzer (`lungct`, issue 8): assembles the CT volume,
+ * segments the lungs, finds and measures nodules, compares them with the
+ * prior CT when one is given (registration, matching, volume doubling time,
+ * with the protocol differences of the two scans next to every VDT), assigns
+ * Lung-RADS v2022 and Fleischner 2017 categories with the rule that drove
+ * them, and returns the findings object of docs/findings.md: one TID 1500
+ * measurement group per nodule (volume SCT 118565006, long axis SCT
+ * 103339001, short axis SCT 103340004, mean diameter and VDT as 99RADNODE
+ * codes listed in docs/lungct.md), coded categories, an outline per nodule
+ * on its key slice, report text in English and Chinese. The top level also
+ * carries the fields `radnode analyze --json` users read directly
+ * (series_instance_uid, lung_volume_ml, nodules[...]). A scan that cannot be
+ * assessed comes back as "status": "refused" with the reason (and "error").
+ */
+#include "lungct_internal.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define LCT_VERSION "0.1.0"
+#define MAX_REPORTED 50     /* nodules listed */
+#define MAX_GROUPS 20       /* nodules with a measurement group / overlay (report limits) */
+#define MIN_LUNG_ML 50.0
+
+static double r1(double x) { return round(x * 10.0) / 10.0; }
+static double r2(double x) { return round(x * 100.0) / 100.0; }
+
+static json_t *code(const char *scheme, const char *value, const char *meaning)
+{
+    return json_pack("{s:s, s:s, s:s}", "scheme", scheme, "value", value, "meaning", meaning);
+}
+
+static json_t *protocol_json(const RnLungProtocol *p)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "slice_thickness_mm",
+                        p->slice_thickness > 0 ? json_real(r2(p->slice_thickness)) : json_null());
+    json_object_set_new(o, "slice_spacing_mm", json_real(r2(p->slice_spacing)));
+    json_object_set_new(o, "pixel_spacing_mm", json_pack("[f, f]", r2(p->pixel_spacing[0]) ,
+                                                         r2(p->pixel_spacing[1])));
+    json_object_set_new(o, "convolution_kernel", json_string(p->kernel));
+    json_object_set_new(o, "kvp", p->kvp > 0 ? json_real(p->kvp) : json_null());
+    json_object_set_new(o, "tube_current_ma",
+                        p->tube_current > 0 ? json_real(p->tube_current) : json_null());
+    json_object_set_new(o, "exposure_mas", p->exposure > 0 ? json_real(p->exposure) : json_null());
+    json_object_set_new(o, "ctdi_vol_mgy", p->ctdi_vol > 0 ? json_real(p->ctdi_vol) : json_null());
+    json_object_set_new(o, "contrast_agent", p->contrast[0] ? json_string(p->contrast) : json_null());
+    json_object_set_new(o, "manufacturer", json_string(p->manufacturer));
+    json_object_set_new(o, "model", json_string(p->model));
+    json_object_set_new(o, "study_date", json_string(p->study_date));
+    json_object_set_new(o, "series_description", json_string(p->series_description));
+    return o;
+}
+
+/* Differences that change a nodule's measured edge and volume (PRODUCT.md). */
+static json_t *protocol_differences(const RnLungProtocol *a, const RnLungProtocol *b)
+{
+    json_t *d = json_array();
+    char s[200];
+    double ta = a->slice_thickness > 0 ? a->slice_thickness : a->slice_spacing;
+    double tb = b->slice_thickness > 0 ? b->slice_thickness : b->slice_spacing;
+    if (fabs(ta - tb) > 0.25) {
+        rn_format(s, sizeof s, "slice thickness %.2f mm (prior) vs %.2f mm (current)", tb, ta);
+        json_array_append_new(d, json_string(s));
+    }
+    if (strcasecmp(a->kernel, b->kernel)) {
+        rn_format(s, sizeof s, "reconstruction kernel '%s' (prior) vs '%s' (current)", b->kernel,
+                  a->kernel);
+        json_array_append_new(d, json_string(s));
+    }
+    if ((a->contrast[0] != 0) != (b->contrast[0] != 0) || strcasecmp(a->contrast, b->contrast)) {
+        rn_format(s, sizeof s, "contrast '%s' (prior) vs '%s' (current)",
+                  b->contrast[0] ? b->contrast : "none recorded",
+                  a->contrast[0] ? a->contrast : "none recorded");
+        json_array_append_new(d, json_string(s));
+    }
+    if (a->kvp > 0 && b->kvp > 0 && fabs(a->kvp - b->kvp) > 5) {
+        rn_format(s, sizeof s, "tube voltage %.0f kV (prior) vs %.0f kV (current)", b->kvp, a->kvp);
+        json_array_append_new(d, json_string(s));
+    }
+    double ea = a->exposure > 0 ? a->exposure : a->tube_current;
+    double eb = b->exposure > 0 ? b->exposure : b->tube_current;
+    if (ea > 0 && eb > 0 && fabs(ea - eb) > 0.3 * fmax(ea, eb)) {
+        rn_format(s, sizeof s, "dose (tube current-time) %.0f (prior) vs %.0f (current)", eb, ea);
+        json_array_append_new(d, json_string(s));
+    }
+    if (strcasecmp(a->manufacturer, b->manufacturer) || strcasecmp(a->model, b->model)) {
+        rn_format(s, sizeof s, "scanner %s %s (prior) vs %s %s (current)", b->manufacturer,
+                  b->model, a->manufacturer, a->model);
+        json_array_append_new(d, json_string(s));
+    }
+    if (fabs(a->pixel_spacing[0] - b->pixel_spacing[0]) > 0.1) {
+        rn_format(s, sizeof s, "pixel spacing %.2f mm (prior) vs %.2f mm (current)",
+                  b->pixel_spacing[0], a->pixel_spacing[0]);
+        json_array_append_new(d, json_string(s));
+    }
+    return d;
+}
+
+static const char *side_name(int s) { return s == 1 ? "right" : s == 2 ? "left" : "unknown"; }
+static const char *side_zh(int s) { return s == 1 ? "右肺" : s == 2 ? "左肺" : "肺"; }
+static const char *type_zh(RnNoduleType t)
+{
+    return t == RN_NODULE_SOLID ? "实性" : t == RN_NODULE_PART_SOLID ? "部分实性" : "磨玻璃";
+}
+
+static json_t *base_findings(const RnAnalysisInput *in, const RnLungScan *scan)
+{
+    json_t *f = json_object();
+    json_object_set_new(f, "analyzer", json_string("lungct"));
+    json_object_set_new(f, "analyzer_version", json_string(LCT_VERSION));
+    json_object_set_new(f, "algorithm",
+                        json_pack("{s:s, s:s, s:s}", "name", "radnode lung nodules (classical)",
+                                  "version", LCT_VERSION, "manufacturer", "radnode"));
+    const char *study = scan->study_uid[0] ? scan->study_uid : in->study_uid;
+    json_object_set_new(f, "study_uid", study ? json_string(study) : json_null());
+    json_object_set_new(f, "series_instance_uid", json_string(scan->series_uid));
+    return f;
+}
+
+static json_t *refused(const RnAnalysisInput *in, const RnLungScan *scan, const char *reason)
+{
+    json_t *f = base_findings(in, scan);
+    char en[400], zh[480];
+    rn_format(en, sizeof en, "Lung nodule analysis not performed: %s.", reason);
+    rn_format(zh, sizeof zh, "未进行肺结节分析：%s。", reason);
+    json_object_set_new(f, "status", json_string("refused"));
+    json_object_set_new(f, "refusal_reason", json_string(reason));
+    json_object_set_new(f, "error", json_string(reason));
+    json_object_set_new(f, "sources", json_array());
+    json_object_set_new(f, "measurements", json_array());
+    json_object_set_new(f, "codes", json_array());
+    json_object_set_new(f, "overlays", json_array());
+    json_object_set_new(f, "text", json_pack("{s:[s], s:[s]}", "en", en, "zh", zh));
+    json_object_set_new(f, "confidence", json_string("low"));
+    json_object_set_new(f, "notes", json_pack("[s]", "Preliminary: to be reviewed by a "
+                                                     "radiologist."));
+    json_object_set_new(f, "details",
+                        json_pack("{s:o}", "protocol", protocol_json(&scan->proto)));
+    return f;
+}
+
+static int cmp_volume(const void *a, const void *b)
+{
+    double x = ((const RnNodule *)a)->volume_mm3, y = ((const RnNodule *)b)->volume_mm3;
+    return x > y ? -1 : x < y;
+}
+
+typedef struct Analysis {
+    RnLungScan scan;
+    RnLungs lungs;
+    RnNoduleList nodules;
+    double seconds;
+} Analysis;
+
+static void analysis_free(Analysis *a)
+{
+    rn_lungct_nodules_free(&a->nodules);
+    rn_lungct_lungs_free(&a->lungs);
+    rn_lungct_scan_free(&a->scan);
+}
+
+/* Returns 0 (analysed or refused: a->scan.refused), negative on internal error. */
+static int analyse(const char *const *paths, size_t count, Analysis *a, RnError *err)
+{
+    memset(a, 0, sizeof *a);
+    double t0 = rn_time_now();
+    int rc = rn_lungct_scan_load(paths, count, &a->scan, err);
+    if (rc || a->scan.refused)
+        return rc;
+    if ((rc = rn_lungct_segment(&a->scan, &a->lungs, err)))
+        return rc;
+    if (a->lungs.volume_ml[0] < MIN_LUNG_ML) {
+        a->scan.refused = true;
+        rn_format(a->scan.reason, sizeof a->scan.reason,
+                  "no aerated lungs found (%.0f mL of lung): not a chest CT or the lungs are "
+                  "outside the field of view", a->lungs.volume_ml[0]);
+        return 0;
+    }
+    if ((rc = rn_lungct_detect(&a->scan, &a->lungs, &a->nodules, err)))
+        return rc;
+    qsort(a->nodules.items, a->nodules.count, sizeof *a->nodules.items, cmp_volume);
+    a->seconds = rn_time_now() - t0;
+    return 0;
+}
+
+static size_t source_for(json_t *sources, const RnLungScan *scan, size_t slice)
+{
+    const char *uid = scan->sop_uids[slice];
+    for (size_t i = 0; i < json_array_size(sources); i++)
+        if (!strcmp(json_string_value(json_object_get(json_array_get(sources, i),
+                                                      "sop_instance_uid")), uid))
+            return i;
+    json_array_append_new(sources,
+                          json_pack("{s:s, s:s, s:s, s:s, s:i, s:i}", "path", scan->paths[slice],
+                                    "sop_class_uid", scan->sop_class_uid, "sop_instance_uid", uid,
+                                    "series_uid", scan->series_uid, "frame", 1, "slice_index",
+                                    (int)slice));
+    return json_array_size(sources) - 1;
+}
+
+static void add_measurement(json_t *arr, const char *group, json_t *concept, double value,
+                            const char *ucum, const char *unit_meaning, json_t *qualifier,
+                            size_t source)
+{
+    json_t *m = json_pack("{s:s, s:o, s:f, s:{s:s, s:s}, s:I}", "group", group, "concept",
+                          concept, "value", value, "unit", "ucum", ucum, "meaning", unit_meaning,
+                          "source_index", (json_int_t)source);
+    json_object_set_new(m, "qualifier", qualifier ? qualifier : json_null());
+    json_array_append_new(arr, m);
+}
+
+static json_t *build(const RnAnalysisInput *in, Analysis *cur, Analysis *prior, bool have_prior,
+                     const RnLungRegistration *reg, double days, const bool *prior_matched,
+                     const char *prior_problem)
+{
+    const RnLungScan *scan = &cur->scan;
+    RnNoduleList *l = &cur->nodules;
+    json_t *f = base_findings(in, scan);
+    json_t *sources = json_array(), *meas = json_array(), *codes = json_array(),
+           *overlays = json_array(), *en = json_array(), *zh = json_array(),
+           *nodules = json_array(), *notes = json_array();
+    RnLungCategory study_lr, fl;
+    RnLungCategory *per = calloc(l->count ? l->count : 1, sizeof *per);
+    rn_lungct_lungrads(l, have_prior, &study_lr, per);
+    rn_lungct_fleischner(l, &fl);
+    json_t *diffs = have_prior ? protocol_differences(&scan->proto, &prior->scan.proto) : NULL;
+    char line[600], linez[700];
+
+    double thick = scan->proto.slice_thickness > 0 ? scan->proto.slice_thickness
+                                                   : scan->proto.slice_spacing;
+    const char *confidence = thick <= 1.25 ? "high" : thick <= LCT_THICKNESS_INTENDED_MM
+                                                          ? "moderate" : "low";
+    const char *vdt_conf = "high";
+    size_t ndiff = diffs ? json_array_size(diffs) : 0;
+    if (have_prior) {
+        double tp = prior->scan.proto.slice_thickness > 0 ? prior->scan.proto.slice_thickness
+                                                          : prior->scan.proto.slice_spacing;
+        vdt_conf = ndiff == 0 && thick <= 1.25 && tp <= 1.25 ? "high"
+                   : ndiff <= 1 && thick <= 2.5 && tp <= 2.5 ? "moderate" : "low";
+        if (days < 30)
+            vdt_conf = "low";
+    }
+
+    rn_format(line, sizeof line, "Chest CT, lungs %.0f mL (right %.0f mL, left %.0f mL); %zu lung "
+                                 "nodule%s detected.", cur->lungs.volume_ml[0],
+              cur->lungs.volume_ml[1], cur->lungs.volume_ml[2], l->count,
+              l->count == 1 ? "" : "s");
+    json_array_append_new(en, json_string(line));
+    rn_format(linez, sizeof linez, "胸部CT，肺容积 %.0f mL（右 %.0f mL，左 %.0f mL）；检出肺结节 %zu 个。",
+              cur->lungs.volume_ml[0], cur->lungs.volume_ml[1], cur->lungs.volume_ml[2],
+              l->count);
+    json_array_append_new(zh, json_string(linez));
+
+    for (size_t i = 0; i < l->count && i < MAX_REPORTED; i++) {
+        RnNodule *n = &l->items[i];
+        char id[16], group[64];
+        snprintf(id, sizeof id, "N%zu", i + 1);
+        snprintf(group, sizeof group, "Lung nodule %s", id);
+        size_t src = source_for(sources, scan, n->key_slice);
+        json_t *o = json_object();
+        json_object_set_new(o, "id", json_string(id));
+        json_object_set_new(o, "center_patient_mm",
+                            json_pack("[f, f, f]", r1(n->center_patient[0]),
+                                      r1(n->center_patient[1]), r1(n->center_patient[2])));
+        json_object_set_new(o, "center_voxel", json_pack("[f, f, f]", r1(n->center_voxel[0]),
+                                                         r1(n->center_voxel[1]),
+                                                         r1(n->center_voxel[2])));
+        json_object_set_new(o, "volume_mm3", json_real(r1(n->volume_mm3)));
+        json_object_set_new(o, "volume_threshold_mm3", json_real(r1(n->volume_voxels_mm3)));
+        json_object_set_new(o, "long_axis_mm", json_real(r1(n->long_axis_mm)));
+        json_object_set_new(o, "short_axis_mm", json_real(r1(n->short_axis_mm)));
+        json_object_set_new(o, "mean_axis_mm", json_real(n->mean_axis_mm));
+        json_object_set_new(o, "type", json_string(rn_lungct_type_name(n->type)));
+        json_object_set_new(o, "solid_component_mm", json_real(r1(n->solid_long_axis_mm)));
+        json_object_set_new(o, "solid_fraction", json_real(r2(n->solid_fraction)));
+        json_object_set_new(o, "lung", json_string(side_name(n->side)));
+        json_object_set_new(o, "juxtapleural", json_boolean(n->juxtapleural));
+        json_object_set_new(o, "extent_limited", json_boolean(n->limited));
+        json_object_set_new(o, "mass", json_boolean(n->long_axis_mm > 30.0));
+        json_object_set_new(o, "hu", json_pack("{s:f, s:f, s:f, s:f, s:f}", "mean", r1(n->hu_mean),
+                                               "sd", r1(n->hu_sd), "min", r1(n->hu_min), "max",
+                                               r1(n->hu_max), "median", r1(n->hu_core)));
+        json_object_set_new(o, "threshold_hu", json_real(r1(n->threshold_hu)));
+        json_object_set_new(o, "key_slice_index", json_integer((json_int_t)n->key_slice));
+        json_object_set_new(o, "key_sop_instance_uid", json_string(scan->sop_uids[n->key_slice]));
+        json_object_set_new(o, "detection", json_pack("{s:f, s:f, s:f, s:f}", "scale_mm",
+                                                      n->scale_mm, "response", r1(n->response),
+                                                      "elongation", r2(n->elongation),
+                                                      "sphericity", r2(n->sphericity)));
+        json_object_set_new(o, "lung_rads", json_string(per[i].code));
+        json_object_set_new(o, "lung_rads_rule", json_string(per[i].rule));
+        if (have_prior) {
+            json_object_set_new(o, "status", json_string(n->is_new ? "new" : "matched"));
+            if (!n->is_new) {
+                double vdt = n->vdt_days;
+                json_object_set_new(o, "prior_volume_mm3", json_real(r1(n->prior_volume_mm3)));
+                json_object_set_new(o, "prior_mean_axis_mm", json_real(n->prior_mean_axis_mm));
+                json_object_set_new(o, "prior_center_patient_mm",
+                                    json_pack("[f, f, f]", r1(n->prior_center_patient[0]),
+                                              r1(n->prior_center_patient[1]),
+                                              r1(n->prior_center_patient[2])));
+                json_object_set_new(o, "volume_change_percent",
+                                    json_real(r1(n->volume_change_percent)));
+                json_object_set_new(o, "vdt_days", vdt > 0 ? json_real(round(vdt)) : json_null());
+                json_object_set_new(o, "vdt_class",
+                                    json_string(n->volume_change_percent >= 25
+                                                    ? rn_lungct_vdt_class(vdt)
+                                                    : "no significant growth (< 25 %)"));
+                json_object_set_new(o, "vdt_confidence", json_string(vdt_conf));
+                json_object_set_new(o, "protocol_differences", json_incref(diffs));
+            } else {
+                json_object_set_new(o, "prior_volume_mm3", json_null());
+                json_object_set_new(o, "volume_change_percent", json_null());
+                json_object_set_new(o, "vdt_days", json_null());
+            }
+        }
+        json_array_append_new(nodules, o);
+
+        if (i < MAX_GROUPS) {
+            json_t *q = code("99RADNODE", n->type == RN_NODULE_SOLID ? "NOD-SOLID"
+                                          : n->type == RN_NODULE_PART_SOLID ? "NOD-PARTSOLID"
+                                                                            : "NOD-GGN",
+                             n->type == RN_NODULE_SOLID ? "Solid nodule"
+                             : n->type == RN_NODULE_PART_SOLID ? "Part-solid nodule"
+                                                               : "Ground-glass nodule");
+            add_measurement(meas, group, code("SCT", "118565006", "Volume"), r1(n->volume_mm3),
+                            "mm3", "cubic millimeter", q, src);
+            add_measurement(meas, group, code("SCT", "103339001", "Long Axis"),
+                            r1(n->long_axis_mm), "mm", "millimeter", NULL, src);
+            add_measurement(meas, group, code("SCT", "103340004", "Short Axis"),
+                            r1(n->short_axis_mm), "mm", "millimeter", NULL, src);
+            add_measurement(meas, group,
+                            code("99RADNODE", "MEAN-DIAM", "Mean of long and short axis"),
+                            n->mean_axis_mm, "mm", "millimeter", NULL, src);
+            if (have_prior && !n->is_new && n->vdt_days > 0)
+                add_measurement(meas, group,
+                                code("99RADNODE", "VDT", "Volume doubling time"),
+                                round(n->vdt_days), "d", "day", NULL, src);
+            if (have_prior && !n->is_new)
+                add_measurement(meas, group,
+                                code("99RADNODE", "VOL-CHANGE", "Volume change since prior"),
+                                r1(n->volume_change_percent), "%", "percent", NULL, src);
+            double px = scan->hu->spacing[0];
+            char label[64];
+            snprintf(label, sizeof label, "%s %.1f mm", id, n->mean_axis_mm);
+            json_array_append_new(
+                overlays, json_pack("{s:I, s:s, s:[[f, f]], s:f, s:s}", "source_index",
+                                    (json_int_t)src, "kind", "circle", "points",
+                                    r1(n->center_voxel[0]), r1(n->center_voxel[1]), "radius",
+                                    r1(fmax(n->long_axis_mm / 2.0 / px + 2.0, 3.0)), "label",
+                                    label));
+            json_array_append_new(
+                overlays, json_pack("{s:I, s:s, s:[[f, f], [f, f]], s:s}", "source_index",
+                                    (json_int_t)src, "kind", "polyline", "points",
+                                    n->long_axis_pts[0][0], n->long_axis_pts[0][1],
+                                    n->long_axis_pts[1][0], n->long_axis_pts[1][1], "label",
+                                    "long axis"));
+        }
+        if (i < 20) {
+            rn_format(line, sizeof line,
+                      "%s: %s nodule, %s lung%s, %.0f mm3, %.1f x %.1f mm (mean %.1f mm)%s, "
+                      "Lung-RADS %s.", id, rn_lungct_type_name(n->type), side_name(n->side),
+                      n->juxtapleural ? " (juxtapleural)" : "", n->volume_mm3, n->long_axis_mm,
+                      n->short_axis_mm, n->mean_axis_mm,
+                      n->type == RN_NODULE_PART_SOLID ? ", solid component" : "", per[i].code);
+            if (n->type == RN_NODULE_PART_SOLID) {
+                char tmp[600];
+                rn_format(tmp, sizeof tmp, "%s", line);
+                char *p = strstr(tmp, ", solid component");
+                if (p)
+                    *p = 0;
+                rn_format(line, sizeof line, "%s, solid component %.1f mm, Lung-RADS %s.", tmp,
+                          n->solid_long_axis_mm, per[i].code);
+            }
+            json_array_append_new(en, json_string(line));
+            rn_format(linez, sizeof linez, "%s：%s%s结节%s，体积 %.0f mm3，%.1f x %.1f mm（平均 %.1f mm），"
+                                           "Lung-RADS %s。", id, side_zh(n->side),
+                      type_zh(n->type), n->juxtapleural ? "（邻胸膜）" : "", n->volume_mm3,
+                      n->long_axis_mm, n->short_axis_mm, n->mean_axis_mm, per[i].code);
+            json_array_append_new(zh, json_string(linez));
+            if (have_prior) {
+                if (n->is_new) {
+                    rn_format(line, sizeof line, "%s: new since the prior CT.", id);
+                    rn_format(linez, sizeof linez, "%s：较前次CT新出现。", id);
+                } else if (n->vdt_days > 0) {
+                    rn_format(line, sizeof line, "%s: volume %.0f -> %.0f mm3 (%+.0f %%) in %.0f "
+                                                 "days, VDT %.0f days (%s; confidence %s%s).",
+                              id, n->prior_volume_mm3, n->volume_mm3, n->volume_change_percent,
+                              days, n->vdt_days,
+                              n->volume_change_percent >= 25 ? rn_lungct_vdt_class(n->vdt_days)
+                                                             : "growth < 25 %",
+                              vdt_conf, ndiff ? ", protocols differ" : "");
+                    rn_format(linez, sizeof linez, "%s：体积 %.0f -> %.0f mm3（%+.0f%%），间隔 %.0f 天，"
+                                                   "倍增时间 %.0f 天（可信度 %s%s）。", id,
+                              n->prior_volume_mm3, n->volume_mm3, n->volume_change_percent, days,
+                              n->vdt_days, vdt_conf, ndiff ? "，两次扫描参数不同" : "");
+                } else {
+                    rn_format(line, sizeof line, "%s: volume %.0f -> %.0f mm3 (%+.0f %%): not "
+                                                 "growing.", id, n->prior_volume_mm3,
+                              n->volume_mm3, n->volume_change_percent);
+                    rn_format(linez, sizeof linez, "%s：体积 %.0f -> %.0f mm3（%+.0f%%），未增大。",
+                              id, n->prior_volume_mm3, n->volume_mm3, n->volume_change_percent);
+                }
+                json_array_append_new(en, json_string(line));
+                json_array_append_new(zh, json_string(linez));
+            }
+        }
+    }
+    if (l->count > 20) {
+        rn_format(line, sizeof line, "%zu further nodules are listed in the findings.",
+                  l->count - 20);
+        json_array_append_new(en, json_string(line));
+        rn_format(linez, sizeof linez, "另有 %zu 个结节见结构化结果。", l->count - 20);
+        json_array_append_new(zh, json_string(linez));
+    }
+    json_t *resolved = json_array();
+    if (have_prior) {
+        for (size_t p = 0; p < prior->nodules.count; p++)
+            if (!prior_matched[p]) {
+                const RnNodule *pn = &prior->nodules.items[p];
+                json_array_append_new(resolved,
+                                      json_pack("{s:[f, f, f], s:f, s:s}",
+                                                "prior_center_patient_mm",
+                                                r1(pn->center_patient[0]),
+                                                r1(pn->center_patient[1]),
+                                                r1(pn->center_patient[2]), "prior_volume_mm3",
+                                                r1(pn->volume_mm3), "type",
+                                                rn_lungct_type_name(pn->type)));
+            }
+        if (json_array_size(resolved)) {
+            rn_format(line, sizeof line, "%zu nodule%s of the prior CT not found now "
+                                         "(resolved).", json_array_size(resolved),
+                      json_array_size(resolved) == 1 ? "" : "s");
+            json_array_append_new(en, json_string(line));
+            rn_format(linez, sizeof linez, "前次CT的 %zu 个结节本次未见（已吸收）。",
+                      json_array_size(resolved));
+            json_array_append_new(zh, json_string(linez));
+        }
+        if (ndiff) {
+            char all[500] = "";
+            for (size_t k = 0; k < ndiff; k++) {
+                size_t used = strlen(all);
+                rn_format(all + used, sizeof all - used, "%s%s", k ? "; " : "",
+                          json_string_value(json_array_get(diffs, k)));
+            }
+            rn_format(line, sizeof line, "Scans differ (%s): volume changes and doubling times "
+                                         "are less certain.", all);
+            json_array_append_new(en, json_string(line));
+            rn_format(linez, sizeof linez, "两次扫描条件不同（%s）：体积变化和倍增时间的可靠性降低。", all);
+            json_array_append_new(zh, json_string(linez));
+        }
+    } else if (prior_problem) {
+        rn_format(line, sizeof line, "Prior CT not compared: %s.", prior_problem);
+        json_array_append_new(en, json_string(line));
+        rn_format(linez, sizeof linez, "未与前次CT比较：%s。", prior_problem);
+        json_array_append_new(zh, json_string(linez));
+    }
+    rn_format(line, sizeof line, "%s", study_lr.rule);
+    json_array_append_new(en, json_string(line));
+    rn_format(linez, sizeof linez, "Lung-RADS v2022 类别 %s（%s）。", study_lr.code, study_lr.rule);
+    json_array_append_new(zh, json_string(linez));
+    json_array_append_new(en, json_string(fl.rule));
+    rn_format(linez, sizeof linez, "Fleischner 2017：%s", fl.rule);
+    json_array_append_new(zh, json_string(linez));
+    for (int k = 0; k < scan->nwarnings; k++) {
+        rn_format(line, sizeof line, "Warning: %s.", scan->warnings[k]);
+        json_array_append_new(en, json_string(line));
+        rn_format(linez, sizeof linez, "警告：%s。", scan->warnings[k]);
+        json_array_append_new(zh, json_string(linez));
+    }
+    json_array_append_new(en, json_string("Computer-assisted result, preliminary: to be reviewed "
+                                          "by a radiologist."));
+    json_array_append_new(zh, json_string("计算机辅助结果，仅供参考，须经放射科医师审核。"));
+
+    char lrv[16], lrm[40];
+    snprintf(lrv, sizeof lrv, "LR-%s", study_lr.code);
+    snprintf(lrm, sizeof lrm, "Lung-RADS %s", study_lr.code);
+    json_array_append_new(codes, json_pack("{s:o, s:o}", "concept",
+                                           code("99RADNODE", "LUNGRADS",
+                                                "Lung-RADS v2022 category"),
+                                           "value", code("99RADNODE", lrv, lrm)));
+    char flv[24], flm[64];
+    snprintf(flv, sizeof flv, "FL-%s", fl.code);
+    snprintf(flm, sizeof flm, "Fleischner 2017 %s", fl.code);
+    json_array_append_new(codes, json_pack("{s:o, s:o}", "concept",
+                                           code("99RADNODE", "FLEISCHNER",
+                                                "Fleischner 2017 recommendation"),
+                                           "value", code("99RADNODE", flv, flm)));
+    if (json_array_size(sources) == 0)
+        source_for(sources, scan, scan->nslices / 2);
+    json_array_append_new(notes, json_string("Preliminary: to be reviewed by a radiologist."));
+    json_array_append_new(notes, json_string("Classical image analysis (no learned model); "
+                                             "operating point and validation in "
+                                             "docs/lungct.md."));
+    for (int k = 0; k < scan->nwarnings; k++)
+        json_array_append_new(notes, json_string(scan->warnings[k]));
+
+    json_object_set_new(f, "status", json_string("ok"));
+    json_object_set_new(f, "refusal_reason", json_null());
+    json_object_set_new(f, "lung_volume_ml", json_real(r1(cur->lungs.volume_ml[0])));
+    json_object_set_new(f, "lung_volume_right_ml", json_real(r1(cur->lungs.volume_ml[1])));
+    json_object_set_new(f, "lung_volume_left_ml", json_real(r1(cur->lungs.volume_ml[2])));
+    json_object_set_new(f, "nodules", nodules);
+    json_object_set_new(f, "lung_rads", json_pack("{s:s, s:s}", "category", study_lr.code,
+                                                  "rule", study_lr.rule));
+    json_object_set_new(f, "fleischner", json_pack("{s:s, s:s}", "category", fl.code, "rule",
+                                                   fl.rule));
+    json_object_set_new(f, "sources", sources);
+    json_object_set_new(f, "measurements", meas);
+    json_object_set_new(f, "codes", codes);
+    json_object_set_new(f, "overlays", overlays);
+    json_object_set_new(f, "text", json_pack("{s:o, s:o}", "en", en, "zh", zh));
+    json_object_set_new(f, "confidence", json_string(confidence));
+    json_object_set_new(f, "notes", notes);
+
+    json_t *details = json_object();
+    json_object_set_new(details, "protocol", protocol_json(&scan->proto));
+    json_t *warn = json_array();
+    for (int k = 0; k < scan->nwarnings; k++)
+        json_array_append_new(warn, json_string(scan->warnings[k]));
+    json_object_set_new(details, "warnings", warn);
+    json_object_set_new(details, "slices", json_integer((json_int_t)scan->nslices));
+    json_object_set_new(details, "voxel_spacing_mm",
+                        json_pack("[f, f, f]", r2(scan->hu->spacing[0]), r2(scan->hu->spacing[1]),
+                                  r2(scan->hu->spacing[2])));
+    json_object_set_new(details, "candidates", json_integer((json_int_t)l->candidates));
+    json_object_set_new(details, "candidates_rejected", json_integer((json_int_t)l->rejected));
+    json_object_set_new(details, "analysis_seconds", json_real(r2(cur->seconds)));
+    json_object_set_new(details, "operating_point",
+                        json_string("dot-filter response >= 12, contrast >= 150 HU, "
+                                    "equivalent diameter 3-100 mm, elongation <= 3, "
+                                    "sphericity >= 0.2 (see docs/lungct.md for sensitivity and "
+                                    "false positives per scan)"));
+    if (have_prior) {
+        json_t *pr = json_object();
+        json_object_set_new(pr, "series_instance_uid", json_string(prior->scan.series_uid));
+        json_object_set_new(pr, "study_uid", json_string(prior->scan.study_uid));
+        json_object_set_new(pr, "protocol", protocol_json(&prior->scan.proto));
+        json_object_set_new(pr, "interval_days", json_real(days));
+        json_object_set_new(pr, "nodules", json_integer((json_int_t)prior->nodules.count));
+        json_object_set_new(pr, "resolved", json_incref(resolved));
+        json_object_set_new(pr, "registration",
+                            json_pack("{s:[[f,f,f],[f,f,f],[f,f,f]], s:[f,f,f], s:f, s:i}",
+                                      "rotation", reg->rot[0][0], reg->rot[0][1], reg->rot[0][2],
+                                      reg->rot[1][0], reg->rot[1][1], reg->rot[1][2],
+                                      reg->rot[2][0], reg->rot[2][1], reg->rot[2][2],
+                                      "translation_mm", r2(reg->t[0]), r2(reg->t[1]),
+                                      r2(reg->t[2]), "lung_overlap", r2(reg->overlap),
+                                      "evaluations", reg->iterations));
+        json_object_set_new(pr, "protocol_differences", json_incref(diffs));
+        json_object_set_new(pr, "vdt_confidence", json_string(vdt_conf));
+        json_object_set_new(details, "prior", pr);
+        json_object_set_new(f, "prior_series_instance_uid", json_string(prior->scan.series_uid));
+        json_object_set_new(f, "interval_days", json_real(days));
+        json_object_set_new(f, "resolved_nodules", json_incref(resolved));
+        json_object_set_new(f, "protocol_differences", json_incref(diffs));
+    } else if (prior_problem) {
+        json_object_set_new(details, "prior_problem", json_string(prior_problem));
+    }
+    json_object_set_new(f, "details", details);
+    json_decref(resolved);
+    json_decref(diffs);
+    free(per);
+    return f;
+}
+
+static json_t *lungct_run(const RnAnalysisInput *in, RnError *err)
+{
+    Analysis cur, prior;
+    memset(&prior, 0, sizeof prior);
+    int rc = analyse(in->paths, in->count, &cur, err);
+    if (rc) {
+        analysis_free(&cur);
+        return NULL;
+    }
+    if (cur.scan.refused) {
+        json_t *f = refused(in, &cur.scan, cur.scan.reason);
+        analysis_free(&cur);
+        return f;
+    }
+    bool have_prior = false;
+    bool *matched = NULL;
+    double days = 0;
+    RnLungRegistration reg;
+    memset(&reg, 0, sizeof reg);
+    char problem[400] = "";
+    if (in->prior_count && in->prior_paths) {
+        RnError pe = {0};
+        rc = analyse(in->prior_paths, in->prior_count, &prior, &pe);
+        if (rc) {
+            rn_format(problem, sizeof problem, "prior CT could not be analysed (%s)", pe.message);
+        } else if (prior.scan.refused) {
+            rn_format(problem, sizeof problem, "prior CT refused: %s", prior.scan.reason);
+        } else {
+            long d1 = rn_lungct_date_days(cur.scan.proto.study_date);
+            long d0 = rn_lungct_date_days(prior.scan.proto.study_date);
+            if (d1 < 0 || d0 < 0)
+                rn_format(problem, sizeof problem, "study dates missing, interval unknown");
+            else if (d1 <= d0)
+                rn_format(problem, sizeof problem, "the prior CT (%s) is not earlier than the "
+                                                   "current one (%s)",
+                          prior.scan.proto.study_date, cur.scan.proto.study_date);
+            else {
+                days = (double)(d1 - d0);
+                matched = calloc(prior.nodules.count ? prior.nodules.count : 1, sizeof *matched);
+                if (!matched ||
+                    rn_lungct_register(&cur.scan, &cur.lungs, &prior.scan, &prior.lungs, &reg,
+                                       err) ||
+                    rn_lungct_match(&cur.nodules, &prior.nodules, &reg, days, matched, err)) {
+                    if (!matched)
+                        rn_error_set(err, RN_ERR_NOMEM, "lungct: matching");
+                    free(matched);
+                    analysis_free(&prior);
+                    analysis_free(&cur);
+                    return NULL;
+                }
+                have_prior = true;
+            }
+        }
+    }
+    json_t *f = build(in, &cur, &prior, have_prior, &reg, days, matched,
+                      problem[0] ? problem : NULL);
+    free(matched);
+    analysis_free(&prior);
+    analysis_free(&cur);
+    if (!f)
+        rn_error_set(err, RN_ERR_NOMEM, "lungct: cannot build findings");
+    return f;
+}
+
+const RnAnalyzer rn_analyzer_lungct = {
+    .name = "lungct",
+    .version = LCT_VERSION,
+    .description = "lung nodules on chest CT: detection, volumetry, doubling time against the "
+                   "prior, Lung-RADS v2022 and Fleischner 2017",
+    .run = lungct_run,
+};

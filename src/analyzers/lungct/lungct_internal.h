@@ -1,0 +1,164 @@
+/*
+ * Internal interfaces of the lung nodule analyzer (src/analyzers/lungct):
+ * the assembled CT scan with its patient geometry and protocol (volume.c),
+ * lung segmentation (lungs.c), nodule candidates and measurement
+ * (nodules.c), follow-up registration, matching and doubling time
+ * (followup.c), Lung-RADS / Fleischner categories (categories.c), and the
+ * findings object (lungct.c). docs/lungct.md describes the method, the
+ * thresholds and their reasons.
+ */
+#ifndef RADNODE_LUNGCT_INTERNAL_H
+#define RADNODE_LUNGCT_INTERNAL_H
+
+#include "radnode/analyzer.h"
+#include "radnode/image.h"
+
+#include <stdbool.h>
+
+/* Slice thickness rule (docs/lungct.md): up to 2.5 mm is the intended range
+ * (LUNA16); above 2.5 and up to 5 mm the scan is analysed with a warning and
+ * low confidence; above 5 mm it is refused. */
+#define LCT_THICKNESS_INTENDED_MM 2.5
+#define LCT_THICKNESS_MAX_MM 5.0
+#define LCT_MIN_SLICES 10
+#define LCT_MAX_SLICES 2000
+#define LCT_MAX_WARNINGS 8
+
+typedef struct RnLungProtocol {
+    double slice_thickness;  /* (0018,0050), mm; 0 = absent */
+    double slice_spacing;    /* measured from the positions, mm */
+    double pixel_spacing[2]; /* row, column spacing, mm */
+    double kvp;              /* (0018,0060) */
+    double tube_current;     /* (0018,1151) mA */
+    double exposure;         /* (0018,1152) mAs */
+    double ctdi_vol;         /* (0018,9345) mGy */
+    char kernel[65];         /* (0018,1210) */
+    char contrast[65];       /* (0018,0010) Contrast/Bolus Agent; "" = none recorded */
+    char manufacturer[65];
+    char model[65];
+    char study_date[9];      /* YYYYMMDD */
+    char series_description[65];
+} RnLungProtocol;
+
+typedef struct RnLungScan {
+    RnVolume *hu;         /* HU, x = column, y = row, z = slice in ascending position */
+    double origin[3];     /* patient position (mm) of voxel (0,0,0) */
+    double axis[3][3];    /* patient direction of +x, +y, +z (unit vectors) */
+    size_t nslices;
+    char (*sop_uids)[RN_UID_MAX + 1]; /* per sorted slice */
+    const char **paths;               /* per sorted slice, borrowed from the input */
+    char series_uid[RN_UID_MAX + 1];
+    char study_uid[RN_UID_MAX + 1];
+    char sop_class_uid[RN_UID_MAX + 1];
+    RnLungProtocol proto;
+    bool refused;
+    char reason[300];
+    char warnings[LCT_MAX_WARNINGS][200];
+    int nwarnings;
+} RnLungScan;
+
+/* Assembles the largest CT series among paths. A scan that cannot be assessed
+ * is not an error: scan->refused is set with the reason. Negative on internal
+ * failure (memory, every file unreadable). */
+int rn_lungct_scan_load(const char *const *paths, size_t count, RnLungScan *scan, RnError *err);
+void rn_lungct_scan_free(RnLungScan *scan);
+/* Patient coordinates (mm) of a continuous voxel position. */
+void rn_lungct_voxel_to_patient(const RnLungScan *scan, const double v[3], double p[3]);
+void rn_lungct_patient_to_voxel(const RnLungScan *scan, const double p[3], double v[3]);
+/* Days since 1970-01-01 for YYYYMMDD; negative when malformed. */
+long rn_lungct_date_days(const char *yyyymmdd);
+void rn_lungct_scan_warn(RnLungScan *scan, const char *msg);
+
+/* ---- Lungs ---------------------------------------------------------------- */
+typedef struct RnLungs {
+    RnMask *mask;    /* lungs, vessels and nodules filled (label 1 right, 2 left in `side`) */
+    uint8_t *side;   /* per voxel: 0 none, 1 right lung, 2 left lung */
+    RnMask *airway;  /* trachea and main bronchi removed from the lungs */
+    RnMask *mass_mask; /* lungs closed with a 30 mm ball: search region of large scales */
+    double volume_ml[3]; /* total, right, left */
+    size_t bbox_lo[3], bbox_hi[3];
+} RnLungs;
+
+int rn_lungct_segment(const RnLungScan *scan, RnLungs *lungs, RnError *err);
+void rn_lungct_lungs_free(RnLungs *lungs);
+
+/* ---- Nodules ---------------------------------------------------------------- */
+typedef enum RnNoduleType {
+    RN_NODULE_SOLID = 0,
+    RN_NODULE_PART_SOLID,
+    RN_NODULE_GROUND_GLASS,
+} RnNoduleType;
+
+typedef struct RnNodule {
+    double center_voxel[3];   /* HU-weighted centroid, voxel units */
+    double center_patient[3]; /* mm */
+    double volume_mm3;        /* partial-volume corrected */
+    double volume_voxels_mm3; /* voxels at the threshold, no correction */
+    double long_axis_mm, short_axis_mm, mean_axis_mm; /* axial plane */
+    double long_axis_pts[2][2]; /* key-slice pixel coordinates (column, row) of the long axis */
+    size_t key_slice;         /* sorted slice index where the long axis lies */
+    double solid_long_axis_mm; /* solid component (part-solid) */
+    double solid_volume_mm3;
+    double solid_fraction;
+    RnNoduleType type;
+    int side;                 /* 1 right, 2 left, 0 unknown */
+    double hu_mean, hu_sd, hu_min, hu_max, hu_core;
+    double threshold_hu;
+    double scale_mm;          /* detection scale sigma */
+    double response;          /* blob filter response */
+    double elongation;        /* ratio of largest to smallest principal extent */
+    double sphericity;        /* smallest / largest Hessian eigenvalue magnitude */
+    bool juxtapleural;
+    bool limited;             /* extent cut by the search radius (mass against the mediastinum) */
+    /* follow-up */
+    bool has_prior, is_new;
+    double prior_volume_mm3, prior_mean_axis_mm, volume_change_percent, vdt_days;
+    double prior_center_patient[3];
+    int prior_index;
+} RnNodule;
+
+typedef struct RnNoduleList {
+    RnNodule *items;
+    size_t count;
+    size_t candidates;  /* blob maxima examined */
+    size_t rejected;    /* removed by false-positive reduction */
+} RnNoduleList;
+
+int rn_lungct_detect(const RnLungScan *scan, const RnLungs *lungs, RnNoduleList *out,
+                     RnError *err);
+void rn_lungct_nodules_free(RnNoduleList *l);
+const char *rn_lungct_type_name(RnNoduleType t);
+
+/* ---- Follow-up ---------------------------------------------------------------- */
+typedef struct RnLungRegistration {
+    double rot[3][3];  /* prior patient -> current patient: p' = R p + t */
+    double t[3];
+    double overlap;    /* fraction of prior lung samples that land in the current lungs */
+    int iterations;
+} RnLungRegistration;
+
+int rn_lungct_register(const RnLungScan *cur, const RnLungs *cur_lungs, const RnLungScan *prior,
+                       const RnLungs *prior_lungs, RnLungRegistration *reg, RnError *err);
+/* Matches prior nodules to current ones, fills the follow-up fields; returns
+ * the number of resolved prior nodules via *resolved (indexes into prior). */
+int rn_lungct_match(RnNoduleList *cur, const RnNoduleList *prior, const RnLungRegistration *reg,
+                    double days, bool *prior_matched, RnError *err);
+/* VDT in days, or 0 when not computable (no growth, V1 <= 0). Infinite / negative growth -> 0. */
+double rn_lungct_vdt(double v1, double v2, double days);
+/* NELSON VDT class: "fast" (< 400 d), "intermediate" (400-600), "slow" (> 600). */
+const char *rn_lungct_vdt_class(double vdt);
+
+/* ---- Categories ---------------------------------------------------------------- */
+typedef struct RnLungCategory {
+    char code[8];        /* Lung-RADS "1", "2", "3", "4A", "4B"; Fleischner: rule id */
+    char rule[400];      /* the rule text that drove it */
+    int nodule;          /* index of the driving nodule, -1 none */
+} RnLungCategory;
+
+void rn_lungct_lungrads(const RnNoduleList *l, bool has_prior, RnLungCategory *study,
+                        RnLungCategory *per_nodule);
+void rn_lungct_fleischner(const RnNoduleList *l, RnLungCategory *study);
+/* Per-nodule Lung-RADS category (v2022) by type and size. */
+void rn_lungct_lungrads_nodule(const RnNodule *n, bool has_prior, RnLungCategory *c);
+
+#endif

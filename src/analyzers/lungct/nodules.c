@@ -1,0 +1,851 @@
+/*
+ * Nodule candidates and their measurement.
+ *
+ * Candidates: a multi-scale Hessian "dot" filter (Li, Sone and Doi, Med Phys
+ * 30:2040, 2003): at each scale sigma (1 to 16 mm, i.e. spheres of about 3.5
+ * to 55 mm) the volume is smoothed with a Gaussian, and where all three
+ * Hessian eigenvalues are negative (a bright blob) the response is
+ * sigma^2 |l3|^2 / |l1| (|l1| >= |l2| >= |l3|), which is high for spheres and
+ * near zero for tubes (vessels, l3 ~ 0) and plates (fissures). Coarse scales
+ * run on block-averaged volumes so the cost does not grow with sigma. The
+ * maxima of the response over space and scale inside the closed lung mask
+ * are the candidates.
+ *
+ * Measurement: around each candidate, the parenchyma level P (median of the
+ * aerated lung in the neighbourhood) and the nodule level M (median of a
+ * first region grown at -725 HU) give the half-maximum threshold P + (M-P)/2,
+ * which sits on the blurred edge of solid (about -410 HU) and ground-glass
+ * (about -725 HU) nodules alike. The region grown from the seed at that
+ * threshold inside the closed lung mask is opened with a ball (radius 30 % of
+ * the blob radius, at most 2 mm) to cut attached vessels. Its volume is
+ * partial-volume corrected: interior voxels count 1, boundary voxels and a
+ * 2 mm shell around the region count (HU - P) / (M - P), limited to
+ * [-0.5, 1] so that zero-mean noise averages out instead of biasing the sum;
+ * voxels above the threshold that belong to another structure are left out
+ * of the shell. Long and short axes are measured in the axial plane (longest
+ * Feret diameter over the slices, the perpendicular extent on that slice,
+ * pixel edge to edge), the type from the solid (>= -300 HU) share.
+ *
+ * False-positive reduction (thresholds in docs/lungct.md): contrast M - P >=
+ * 150 HU, equivalent diameter 3-100 mm, elongation <= 3, Hessian sphericity
+ * |l3|/|l1| >= 0.2 at the detection scale, and a region that does not run
+ * out of its search ball (a vessel or the mediastinum).
+ */
+#include "lungct_internal.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define NSCALES 9
+static const double SCALES_MM[NSCALES] = {1.0, 1.4, 2.0, 2.8, 4.0, 5.6, 8.0, 11.3, 16.0};
+#define MIN_RESPONSE 12.0     /* HU-equivalent dot response */
+#define MAX_CANDIDATES 400
+#define MIN_CONTRAST_HU 150.0
+#define MIN_DIAMETER_MM 3.0
+#define MAX_DIAMETER_MM 100.0
+#define MAX_ELONGATION 3.0
+#define MIN_SPHERICITY 0.2
+#define SOLID_HU -300.0
+#define FIRST_PASS_HU -725.0
+#define ROI_MAX_MM 60.0
+#define MASS_MIN_MM3 4000.0
+#define MASS_RESPONSE 1e6 /* marks candidates of the mass path */
+#define MASS_SCALE_MM 8.0 /* from this scale on, the 30 mm-closed envelope is searched */
+
+const char *rn_lungct_type_name(RnNoduleType t)
+{
+    switch (t) {
+    case RN_NODULE_SOLID: return "solid";
+    case RN_NODULE_PART_SOLID: return "part-solid";
+    default: return "ground-glass";
+    }
+}
+
+void rn_lungct_nodules_free(RnNoduleList *l)
+{
+    if (!l)
+        return;
+    free(l->items);
+    memset(l, 0, sizeof *l);
+}
+
+typedef struct Cand {
+    size_t x, y, z; /* crop coordinates */
+    float response;
+    int scale;
+} Cand;
+
+static int cmp_cand(const void *a, const void *b)
+{
+    float x = ((const Cand *)a)->response, y = ((const Cand *)b)->response;
+    return x > y ? -1 : x < y;
+}
+
+static int cmp_float(const void *a, const void *b)
+{
+    float x = *(const float *)a, y = *(const float *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double dot_response(const double h[6], double sigma, double *sphericity)
+{
+    double e[3];
+    rn_image_sym3_eigenvalues(h, e);
+    *sphericity = 0;
+    if (e[0] >= 0 || e[1] >= 0 || e[2] >= 0)
+        return 0;
+    *sphericity = fabs(e[2]) / fabs(e[0]);
+    return sigma * sigma * e[2] * e[2] / fabs(e[0]);
+}
+
+/* Block average by (f, f, fz). */
+static RnVolume *block_average(const RnVolume *v, size_t f, size_t fz, RnError *err)
+{
+    size_t mx = (v->nx + f - 1) / f, my = (v->ny + f - 1) / f, mz = (v->nz + fz - 1) / fz;
+    double sp[3] = {v->spacing[0] * (double)f, v->spacing[1] * (double)f,
+                    v->spacing[2] * (double)fz};
+    RnVolume *c = rn_volume_create(mx, my, mz, sp, err);
+    if (!c)
+        return NULL;
+    float *cnt = calloc(mx * my * mz, sizeof *cnt);
+    if (!cnt) {
+        rn_volume_destroy(c);
+        rn_error_set(err, RN_ERR_NOMEM, "lungct: pyramid");
+        return NULL;
+    }
+    for (size_t z = 0; z < v->nz; z++)
+        for (size_t y = 0; y < v->ny; y++)
+            for (size_t x = 0; x < v->nx; x++) {
+                size_t j = rn_image_index(mx, my, x / f, y / f, z / fz);
+                c->data[j] += v->data[rn_image_index(v->nx, v->ny, x, y, z)];
+                cnt[j] += 1;
+            }
+    for (size_t j = 0; j < mx * my * mz; j++)
+        c->data[j] /= cnt[j] > 0 ? cnt[j] : 1;
+    free(cnt);
+    return c;
+}
+
+/* Multi-scale dot filter on the crop: best response and scale per voxel in the mask. */
+static int blob_filter(const RnVolume *w, const uint8_t *mask10, const uint8_t *mask30, float *best,
+                       uint8_t *best_scale, float *best_sph, RnError *err)
+{
+    size_t nx = w->nx, ny = w->ny, nz = w->nz, n = nx * ny * nz;
+    memset(best, 0, n * sizeof *best);
+    memset(best_scale, 0, n);
+    memset(best_sph, 0, n * sizeof *best_sph);
+    for (int s = 0; s < NSCALES; s++) {
+        double sigma = SCALES_MM[s];
+        const uint8_t *mask = sigma >= MASS_SCALE_MM ? mask30 : mask10;
+        size_t f = (size_t)floor(sigma / (1.5 * w->spacing[0]));
+        size_t fz = (size_t)floor(sigma / (1.5 * w->spacing[2]));
+        f = f < 1 ? 1 : f;
+        fz = fz < 1 ? 1 : fz;
+        RnVolume *c = f == 1 && fz == 1 ? rn_volume_clone(w, err) : block_average(w, f, fz, err);
+        if (!c)
+            return err ? err->code : RN_ERR_NOMEM;
+        /* The block average already blurs by about a block / sqrt(12). */
+        double sg[3];
+        for (int a = 0; a < 3; a++) {
+            double b = (a < 2 ? (double)f : (double)fz) * w->spacing[a];
+            double s2 = sigma * sigma - (b * b - w->spacing[a] * w->spacing[a]) / 12.0;
+            sg[a] = s2 > 0 ? sqrt(s2) : 0;
+        }
+        int rc = rn_image_gaussian(c, sg, c, err);
+        if (rc) {
+            rn_volume_destroy(c);
+            return rc;
+        }
+        /* Which coarse voxels hold mask voxels. */
+        size_t cn = c->nx * c->ny * c->nz;
+        uint8_t *cm = calloc(cn, 1);
+        float *cr = calloc(cn, sizeof *cr), *cs = calloc(cn, sizeof *cs);
+        if (!cm || !cr || !cs) {
+            free(cm);
+            free(cr);
+            free(cs);
+            rn_volume_destroy(c);
+            return rn_error_set(err, RN_ERR_NOMEM, "lungct: blob filter");
+        }
+        for (size_t z = 0; z < nz; z++)
+            for (size_t y = 0; y < ny; y++)
+                for (size_t x = 0; x < nx; x++)
+                    if (mask[rn_image_index(nx, ny, x, y, z)])
+                        cm[rn_image_index(c->nx, c->ny, x / f, y / f, z / fz)] = 1;
+        for (size_t z = 0; z < c->nz; z++)
+            for (size_t y = 0; y < c->ny; y++)
+                for (size_t x = 0; x < c->nx; x++) {
+                    size_t j = rn_image_index(c->nx, c->ny, x, y, z);
+                    if (!cm[j])
+                        continue;
+                    double h[6], sph;
+                    rn_image_hessian_at(c, x, y, z, h);
+                    cr[j] = (float)dot_response(h, sigma, &sph);
+                    cs[j] = (float)sph;
+                }
+        for (size_t z = 0; z < nz; z++)
+            for (size_t y = 0; y < ny; y++)
+                for (size_t x = 0; x < nx; x++) {
+                    size_t i = rn_image_index(nx, ny, x, y, z);
+                    if (!mask[i])
+                        continue;
+                    size_t j = rn_image_index(c->nx, c->ny, x / f, y / f, z / fz);
+                    if (cr[j] > best[i]) {
+                        best[i] = cr[j];
+                        best_scale[i] = (uint8_t)s;
+                        best_sph[i] = cs[j];
+                    }
+                }
+        free(cm);
+        free(cr);
+        free(cs);
+        rn_volume_destroy(c);
+    }
+    return 0;
+}
+
+/* ---- Measurement of one candidate -------------------------------------------- */
+
+typedef struct Roi {
+    size_t lo[3], n[3]; /* in crop coordinates */
+} Roi;
+
+static size_t roi_index(const Roi *r, size_t x, size_t y, size_t z)
+{
+    return (z * r->n[1] + y) * r->n[0] + x;
+}
+
+/* Region grown (6-connected) from seed over voxels with allowed[i] set. */
+static size_t grow(const Roi *r, const uint8_t *allowed, size_t seed, uint8_t *out, size_t *queue)
+{
+    size_t nr = r->n[0] * r->n[1] * r->n[2];
+    memset(out, 0, nr);
+    if (!allowed[seed])
+        return 0;
+    size_t head = 0, tail = 0;
+    out[seed] = 1;
+    queue[tail++] = seed;
+    while (head < tail) {
+        size_t i = queue[head++];
+        size_t x = i % r->n[0], y = (i / r->n[0]) % r->n[1], z = i / (r->n[0] * r->n[1]);
+        size_t nb[6];
+        int c = 0;
+        if (x > 0) nb[c++] = i - 1;
+        if (x + 1 < r->n[0]) nb[c++] = i + 1;
+        if (y > 0) nb[c++] = i - r->n[0];
+        if (y + 1 < r->n[1]) nb[c++] = i + r->n[0];
+        if (z > 0) nb[c++] = i - r->n[0] * r->n[1];
+        if (z + 1 < r->n[2]) nb[c++] = i + r->n[0] * r->n[1];
+        for (int k = 0; k < c; k++)
+            if (allowed[nb[k]] && !out[nb[k]]) {
+                out[nb[k]] = 1;
+                queue[tail++] = nb[k];
+            }
+    }
+    return tail;
+}
+
+static float median_of(float *vals, size_t n)
+{
+    if (!n)
+        return 0;
+    qsort(vals, n, sizeof *vals, cmp_float);
+    return vals[n / 2];
+}
+
+typedef struct Work {
+    const RnVolume *w;      /* HU crop */
+    const uint8_t *lung10;  /* lung mask closed at 10 mm, on the crop */
+    const uint8_t *lung30;  /* closed at 30 mm (large scales) */
+    const uint8_t *lung;    /* the one in use for the current candidate */
+    const uint8_t *side;    /* side map on the crop */
+    int32_t *claimed;       /* crop: candidate number that owns a voxel */
+    /* ROI scratch (sized for the largest ROI) */
+    uint8_t *allowed, *region, *aux;
+    float *vals;
+    size_t *queue;
+    size_t cap;
+} Work;
+
+/* Feret diameters on one slice of the region; returns long axis (mm). */
+static double slice_axes(const Roi *r, const uint8_t *reg, size_t z, const double sp[2],
+                         double *short_axis, double pts[2][2], size_t *buf, size_t cap)
+{
+    size_t nb = 0, nxy = r->n[0] * r->n[1];
+    const uint8_t *s = reg + z * nxy;
+    for (size_t y = 0; y < r->n[1]; y++)
+        for (size_t x = 0; x < r->n[0]; x++) {
+            size_t i = y * r->n[0] + x;
+            if (!s[i])
+                continue;
+            bool edge = x == 0 || y == 0 || x + 1 == r->n[0] || y + 1 == r->n[1] || !s[i - 1] ||
+                        !s[i + 1] || !s[i - r->n[0]] || !s[i + r->n[0]];
+            if (edge && nb < cap)
+                buf[nb++] = i;
+        }
+    if (!nb)
+        return 0;
+    double best = -1;
+    size_t ba = buf[0], bb = buf[0];
+    for (size_t a = 0; a < nb; a++)
+        for (size_t b = a + 1; b < nb; b++) {
+            double dx = ((double)(buf[a] % r->n[0]) - (double)(buf[b] % r->n[0])) * sp[0];
+            double dy = ((double)(buf[a] / r->n[0]) - (double)(buf[b] / r->n[0])) * sp[1];
+            double d = dx * dx + dy * dy;
+            if (d > best) {
+                best = d;
+                ba = buf[a];
+                bb = buf[b];
+            }
+        }
+    double L = sqrt(best > 0 ? best : 0);
+    double ux = 1, uy = 0;
+    if (L > 0) {
+        ux = ((double)(bb % r->n[0]) - (double)(ba % r->n[0])) * sp[0] / L;
+        uy = ((double)(bb / r->n[0]) - (double)(ba / r->n[0])) * sp[1] / L;
+    }
+    double lo = 1e30, hi = -1e30;
+    for (size_t a = 0; a < nb; a++) {
+        double px = (double)(buf[a] % r->n[0]) * sp[0], py = (double)(buf[a] / r->n[0]) * sp[1];
+        double q = -uy * px + ux * py;
+        lo = q < lo ? q : lo;
+        hi = q > hi ? q : hi;
+    }
+    /* Pixel centres to pixel edges: add one pixel along each direction. */
+    double pix_l = sqrt(ux * ux * sp[0] * sp[0] + uy * uy * sp[1] * sp[1]);
+    double pix_s = sqrt(uy * uy * sp[0] * sp[0] + ux * ux * sp[1] * sp[1]);
+    *short_axis = hi - lo + pix_s;
+    pts[0][0] = (double)(ba % r->n[0]);
+    pts[0][1] = (double)(ba / r->n[0]);
+    pts[1][0] = (double)(bb % r->n[0]);
+    pts[1][1] = (double)(bb / r->n[0]);
+    return L + pix_l;
+}
+
+/* Returns 1 when kept (nodule filled), 0 when rejected, negative on error. */
+static int measure(Work *wk, const Cand *c, const size_t crop_lo[3], int id, RnNodule *nd,
+                   RnError *err)
+{
+    const RnVolume *w = wk->w;
+    size_t nx = w->nx, ny = w->ny;
+    const double *sp = w->spacing;
+    double sigma = SCALES_MM[c->scale], r_est = sigma * sqrt(3.0);
+    wk->lung = sigma >= MASS_SCALE_MM ? wk->lung30 : wk->lung10;
+    double roi_mm = 3.0 * r_est < 8.0 ? 8.0 : 3.0 * r_est;
+    roi_mm = roi_mm > ROI_MAX_MM ? ROI_MAX_MM : roi_mm;
+    Roi r;
+    size_t cpos[3] = {c->x, c->y, c->z}, wn[3] = {w->nx, w->ny, w->nz};
+    for (int a = 0; a < 3; a++) {
+        size_t h = (size_t)ceil(roi_mm / sp[a]);
+        r.lo[a] = cpos[a] > h ? cpos[a] - h : 0;
+        size_t hi = cpos[a] + h + 1 < wn[a] ? cpos[a] + h + 1 : wn[a];
+        r.n[a] = hi - r.lo[a];
+    }
+    size_t nr = r.n[0] * r.n[1] * r.n[2];
+    if (nr > wk->cap)
+        return 0; /* cannot happen with ROI_MAX_MM: the scratch is sized for it */
+    /* Ball and lung constraint; parenchyma level. */
+    size_t np = 0;
+    for (size_t z = 0; z < r.n[2]; z++)
+        for (size_t y = 0; y < r.n[1]; y++)
+            for (size_t x = 0; x < r.n[0]; x++) {
+                size_t gi = rn_image_index(nx, ny, x + r.lo[0], y + r.lo[1], z + r.lo[2]);
+                double dx = ((double)(x + r.lo[0]) - (double)c->x) * sp[0];
+                double dy = ((double)(y + r.lo[1]) - (double)c->y) * sp[1];
+                double dz = ((double)(z + r.lo[2]) - (double)c->z) * sp[2];
+                bool in = dx * dx + dy * dy + dz * dz <= roi_mm * roi_mm && wk->lung[gi];
+                wk->aux[roi_index(&r, x, y, z)] = in;
+                if (in && w->data[gi] < -600.0f)
+                    wk->vals[np++] = w->data[gi];
+            }
+    double P = np > 20 ? median_of(wk->vals, np) : -850.0;
+    P = P < -950 ? -950 : P > -700 ? -700 : P;
+    /* Seed: brightest voxel within one voxel of the candidate. */
+    size_t seed = roi_index(&r, c->x - r.lo[0], c->y - r.lo[1], c->z - r.lo[2]);
+    float sv = -1e9f;
+    for (int dz = -1; dz <= 1; dz++)
+        for (int dy = -1; dy <= 1; dy++)
+            for (int dx = -1; dx <= 1; dx++) {
+                long x = (long)(c->x - r.lo[0]) + dx, y = (long)(c->y - r.lo[1]) + dy,
+                     z = (long)(c->z - r.lo[2]) + dz;
+                if (x < 0 || y < 0 || z < 0 || x >= (long)r.n[0] || y >= (long)r.n[1] ||
+                    z >= (long)r.n[2])
+                    continue;
+                size_t j = roi_index(&r, (size_t)x, (size_t)y, (size_t)z);
+                float hv = w->data[rn_image_index(nx, ny, (size_t)x + r.lo[0], (size_t)y + r.lo[1],
+                                                  (size_t)z + r.lo[2])];
+                if (wk->aux[j] && hv > sv) {
+                    sv = hv;
+                    seed = j;
+                }
+            }
+    {
+        size_t sx = seed % r.n[0], sy = (seed / r.n[0]) % r.n[1], sz = seed / (r.n[0] * r.n[1]);
+        if (wk->claimed[rn_image_index(nx, ny, sx + r.lo[0], sy + r.lo[1], sz + r.lo[2])])
+            return 0; /* inside a nodule already measured */
+    }
+    /* Two passes: region at -725 HU gives the nodule level M, then half maximum. */
+    double T = FIRST_PASS_HU, M = 0;
+    size_t count = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        for (size_t j = 0; j < nr; j++) {
+            size_t x = j % r.n[0], y = (j / r.n[0]) % r.n[1], z = j / (r.n[0] * r.n[1]);
+            float hv = w->data[rn_image_index(nx, ny, x + r.lo[0], y + r.lo[1], z + r.lo[2])];
+            wk->allowed[j] = wk->aux[j] && hv >= T;
+        }
+        count = grow(&r, wk->allowed, seed, wk->region, wk->queue);
+        if (!count)
+            return 0;
+        size_t nv = 0;
+        for (size_t j = 0; j < nr; j++)
+            if (wk->region[j]) {
+                size_t x = j % r.n[0], y = (j / r.n[0]) % r.n[1], z = j / (r.n[0] * r.n[1]);
+                wk->vals[nv++] =
+                    w->data[rn_image_index(nx, ny, x + r.lo[0], y + r.lo[1], z + r.lo[2])];
+            }
+        M = median_of(wk->vals, nv);
+        if (pass == 0) {
+            if (M - P < MIN_CONTRAST_HU)
+                return 0;
+            T = P + 0.5 * (M - P);
+            T = T < -750 ? -750 : T > -400 ? -400 : T;
+        }
+    }
+    if (M - P < MIN_CONTRAST_HU)
+        return 0;
+    /* Cut attached vessels: opening with a ball of 30 % of the blob radius (<= 2 mm). */
+    double ro = 0.3 * r_est;
+    ro = ro > 2.0 ? 2.0 : ro;
+    RnMask rm = {.nx = r.n[0], .ny = r.n[1], .nz = r.n[2], .data = wk->region};
+    memcpy(rm.spacing, sp, sizeof rm.spacing);
+    if (ro >= sp[0] * 1.2) {
+        int rc = rn_image_open(&rm, ro, &rm, err);
+        if (rc)
+            return rc;
+        memcpy(wk->allowed, wk->region, nr);
+        if (!wk->allowed[seed]) {
+            /* keep the component nearest the seed */
+            size_t bestj = SIZE_MAX;
+            double bd = 1e30;
+            for (size_t j = 0; j < nr; j++)
+                if (wk->allowed[j]) {
+                    double dx = ((double)(j % r.n[0]) - (double)(seed % r.n[0])) * sp[0];
+                    double dy = ((double)((j / r.n[0]) % r.n[1]) -
+                                 (double)((seed / r.n[0]) % r.n[1])) * sp[1];
+                    double dz = ((double)(j / (r.n[0] * r.n[1])) -
+                                 (double)(seed / (r.n[0] * r.n[1]))) * sp[2];
+                    double d = dx * dx + dy * dy + dz * dz;
+                    if (d < bd) {
+                        bd = d;
+                        bestj = j;
+                    }
+                }
+            if (bestj == SIZE_MAX || bd > r_est * r_est)
+                return 0;
+            seed = bestj;
+        }
+        count = grow(&r, wk->allowed, seed, wk->region, wk->queue);
+        if (!count)
+            return 0;
+    }
+    /* Leak: the region reaches the edge of its search ball. */
+    size_t touching = 0;
+    for (size_t j = 0; j < nr; j++) {
+        if (!wk->region[j])
+            continue;
+        double dx = ((double)(j % r.n[0] + r.lo[0]) - (double)c->x) * sp[0];
+        double dy = ((double)((j / r.n[0]) % r.n[1] + r.lo[1]) - (double)c->y) * sp[1];
+        double dz = ((double)(j / (r.n[0] * r.n[1]) + r.lo[2]) - (double)c->z) * sp[2];
+        double d = sqrt(dx * dx + dy * dy + dz * dz);
+        if (d > roi_mm - 1.5 * sp[0] - (sp[2] > 3 ? sp[2] : 0))
+            touching++;
+    }
+    /* Mass candidates (soft tissue in the 30 mm envelope) are kept, their extent marked as
+     * limited by the search ball; blob candidates that leak are vessels or wall. */
+    bool is_mass = c->response >= MASS_RESPONSE;
+    if (touching > 2 && !is_mass)
+        return 0;
+
+    /* Partial-volume volume, centroid, HU statistics, type. */
+    double vox = sp[0] * sp[1] * sp[2];
+    double vol = 0, wsum = 0, cx = 0, cy = 0, cz = 0, hs = 0, hs2 = 0;
+    double hmin = 1e9, hmax = -1e9, solid_vox = 0;
+    size_t nreg = 0, ninterior = 0, nsolid_int = 0;
+    /* interior median (weight reference) */
+    size_t nv = 0;
+    for (size_t j = 0; j < nr; j++) {
+        if (!wk->region[j])
+            continue;
+        size_t x = j % r.n[0], y = (j / r.n[0]) % r.n[1], z = j / (r.n[0] * r.n[1]);
+        bool interior = x > 0 && y > 0 && z > 0 && x + 1 < r.n[0] && y + 1 < r.n[1] &&
+                        z + 1 < r.n[2] && wk->region[j - 1] && wk->region[j + 1] &&
+                        wk->region[j - r.n[0]] && wk->region[j + r.n[0]] &&
+                        wk->region[j - r.n[0] * r.n[1]] && wk->region[j + r.n[0] * r.n[1]];
+        if (interior)
+            wk->vals[nv++] =
+                w->data[rn_image_index(nx, ny, x + r.lo[0], y + r.lo[1], z + r.lo[2])];
+    }
+    double Mi = nv >= 8 ? median_of(wk->vals, nv) : M;
+    double ref = Mi - P < MIN_CONTRAST_HU ? P + MIN_CONTRAST_HU : Mi - P;
+    /* Shell: within 2 mm (and one slice) of the region. */
+    double shell_mm = sp[2] > 2.0 ? sp[2] * 1.01 : 2.0;
+    RnMask dm = {.nx = r.n[0], .ny = r.n[1], .nz = r.n[2], .data = wk->allowed};
+    memcpy(dm.spacing, sp, sizeof dm.spacing);
+    int rc = rn_image_dilate(&rm, shell_mm, &dm, err);
+    if (rc)
+        return rc;
+    bool pleura = false;
+    for (size_t j = 0; j < nr; j++) {
+        if (!wk->allowed[j])
+            continue;
+        size_t x = j % r.n[0], y = (j / r.n[0]) % r.n[1], z = j / (r.n[0] * r.n[1]);
+        size_t gi = rn_image_index(nx, ny, x + r.lo[0], y + r.lo[1], z + r.lo[2]);
+        double hv = w->data[gi], wt;
+        bool inreg = wk->region[j];
+        if (!inreg && (!wk->aux[j] || hv >= T)) {
+            /* another structure (vessel, wall) or outside the lungs */
+            if (!wk->lung[gi] && hv >= T)
+                pleura = true;
+            continue;
+        }
+        bool interior = inreg && x > 0 && y > 0 && z > 0 && x + 1 < r.n[0] && y + 1 < r.n[1] &&
+                        z + 1 < r.n[2] && wk->region[j - 1] && wk->region[j + 1] &&
+                        wk->region[j - r.n[0]] && wk->region[j + r.n[0]] &&
+                        wk->region[j - r.n[0] * r.n[1]] && wk->region[j + r.n[0] * r.n[1]];
+        if (interior) {
+            wt = 1;
+            ninterior++;
+            if (hv >= SOLID_HU)
+                nsolid_int++;
+        } else {
+            wt = (hv - P) / ref;
+            wt = wt < -0.5 ? -0.5 : wt > 1 ? 1 : wt;
+        }
+        vol += wt * vox;
+        if (inreg) {
+            nreg++;
+            hs += hv;
+            hs2 += hv * hv;
+            hmin = hv < hmin ? hv : hmin;
+            hmax = hv > hmax ? hv : hmax;
+            if (hv >= SOLID_HU)
+                solid_vox += 1;
+        }
+        if (wt > 0) {
+            wsum += wt;
+            cx += wt * (double)(x + r.lo[0]);
+            cy += wt * (double)(y + r.lo[1]);
+            cz += wt * (double)(z + r.lo[2]);
+        }
+    }
+    if (!nreg || wsum <= 0 || vol <= 0)
+        return 0;
+    double deq = cbrt(6.0 * vol / M_PI);
+    if (deq < MIN_DIAMETER_MM || deq > MAX_DIAMETER_MM)
+        return 0;
+    /* Elongation from the covariance of the region (mm). */
+    double mu[3] = {0, 0, 0}, cov[6] = {0, 0, 0, 0, 0, 0};
+    for (size_t j = 0; j < nr; j++)
+        if (wk->region[j]) {
+            mu[0] += (double)(j % r.n[0]) * sp[0];
+            mu[1] += (double)((j / r.n[0]) % r.n[1]) * sp[1];
+            mu[2] += (double)(j / (r.n[0] * r.n[1])) * sp[2];
+        }
+    for (int a = 0; a < 3; a++)
+        mu[a] /= (double)nreg;
+    for (size_t j = 0; j < nr; j++)
+        if (wk->region[j]) {
+            double p[3] = {(double)(j % r.n[0]) * sp[0] - mu[0],
+                           (double)((j / r.n[0]) % r.n[1]) * sp[1] - mu[1],
+                           (double)(j / (r.n[0] * r.n[1])) * sp[2] - mu[2]};
+            cov[0] += p[0] * p[0];
+            cov[1] += p[1] * p[1];
+            cov[2] += p[2] * p[2];
+            cov[3] += p[0] * p[1];
+            cov[4] += p[0] * p[2];
+            cov[5] += p[1] * p[2];
+        }
+    for (int a = 0; a < 6; a++)
+        cov[a] /= (double)nreg;
+    /* thick slices: add the slice's own extent so a one-slice nodule is not "flat" */
+    cov[2] += sp[2] * sp[2] / 12.0;
+    double ev[3];
+    rn_image_sym3_eigenvalues(cov, ev);
+    double elong = ev[2] > 1e-9 ? sqrt(fabs(ev[0]) / fabs(ev[2])) : 99;
+    if (elong > MAX_ELONGATION)
+        return 0;
+    /* Axes on the slice with the longest Feret diameter. */
+    double best_l = 0, best_s = 0, pts[2][2] = {{0, 0}, {0, 0}};
+    size_t key = 0;
+    for (size_t z = 0; z < r.n[2]; z++) {
+        double s_ax = 0, p2[2][2];
+        double l_ax = slice_axes(&r, wk->region, z, sp, &s_ax, p2, wk->queue, wk->cap);
+        if (l_ax > best_l) {
+            best_l = l_ax;
+            best_s = s_ax;
+            key = z;
+            memcpy(pts, p2, sizeof pts);
+        }
+    }
+    memset(nd, 0, sizeof *nd);
+    nd->center_voxel[0] = cx / wsum + (double)crop_lo[0];
+    nd->center_voxel[1] = cy / wsum + (double)crop_lo[1];
+    nd->center_voxel[2] = cz / wsum + (double)crop_lo[2];
+    nd->volume_mm3 = vol;
+    nd->volume_voxels_mm3 = (double)nreg * vox;
+    nd->long_axis_mm = best_l;
+    nd->short_axis_mm = best_s;
+    nd->mean_axis_mm = round(5.0 * (best_l + best_s)) / 10.0;
+    for (int k = 0; k < 2; k++) {
+        nd->long_axis_pts[k][0] = pts[k][0] + (double)(r.lo[0] + crop_lo[0]);
+        nd->long_axis_pts[k][1] = pts[k][1] + (double)(r.lo[1] + crop_lo[1]);
+    }
+    nd->key_slice = key + r.lo[2] + crop_lo[2];
+    nd->hu_mean = hs / (double)nreg;
+    double var = hs2 / (double)nreg - nd->hu_mean * nd->hu_mean;
+    nd->hu_sd = var > 0 ? sqrt(var) : 0;
+    nd->hu_min = hmin;
+    nd->hu_max = hmax;
+    nd->hu_core = Mi;
+    nd->threshold_hu = T;
+    nd->scale_mm = sigma;
+    nd->response = c->response;
+    nd->elongation = elong;
+    nd->juxtapleural = pleura;
+    nd->limited = touching > 2;
+    double solid_share = ninterior ? (double)nsolid_int / (double)ninterior
+                                   : solid_vox / (double)nreg;
+    nd->solid_fraction = solid_share;
+    nd->solid_volume_mm3 = solid_vox * vox;
+    if (Mi >= SOLID_HU && solid_share >= 0.5)
+        nd->type = RN_NODULE_SOLID;
+    else if (cbrt(6.0 * nd->solid_volume_mm3 / M_PI) >= 3.0 && solid_share >= 0.02)
+        nd->type = RN_NODULE_PART_SOLID;
+    else
+        nd->type = RN_NODULE_GROUND_GLASS;
+    if (nd->type == RN_NODULE_PART_SOLID) {
+        /* long axis of the solid component */
+        for (size_t j = 0; j < nr; j++) {
+            size_t x = j % r.n[0], y = (j / r.n[0]) % r.n[1], z = j / (r.n[0] * r.n[1]);
+            wk->aux[j] = wk->region[j] &&
+                         w->data[rn_image_index(nx, ny, x + r.lo[0], y + r.lo[1], z + r.lo[2])] >=
+                             SOLID_HU;
+        }
+        double bl = 0;
+        for (size_t z = 0; z < r.n[2]; z++) {
+            double s_ax = 0, p2[2][2];
+            double l_ax = slice_axes(&r, wk->aux, z, sp, &s_ax, p2, wk->queue, wk->cap);
+            bl = l_ax > bl ? l_ax : bl;
+        }
+        nd->solid_long_axis_mm = bl;
+    }
+    size_t cvx = (size_t)lround(cx / wsum), cvy = (size_t)lround(cy / wsum),
+           cvz = (size_t)lround(cz / wsum);
+    cvx = cvx < nx ? cvx : nx - 1;
+    cvy = cvy < ny ? cvy : ny - 1;
+    cvz = cvz < w->nz ? cvz : w->nz - 1;
+    nd->side = wk->side[rn_image_index(nx, ny, cvx, cvy, cvz)];
+    /* Claim the region so later, weaker candidates inside it are skipped. */
+    for (size_t j = 0; j < nr; j++)
+        if (wk->region[j]) {
+            size_t x = j % r.n[0], y = (j / r.n[0]) % r.n[1], z = j / (r.n[0] * r.n[1]);
+            wk->claimed[rn_image_index(nx, ny, x + r.lo[0], y + r.lo[1], z + r.lo[2])] = id;
+        }
+    return 1;
+}
+
+int rn_lungct_detect(const RnLungScan *scan, const RnLungs *lungs, RnNoduleList *out,
+                     RnError *err)
+{
+    memset(out, 0, sizeof *out);
+    const RnVolume *v = scan->hu;
+    if (lungs->bbox_hi[0] <= lungs->bbox_lo[0])
+        return 0;
+    RnVolume *w = rn_volume_crop(v, lungs->bbox_lo, lungs->bbox_hi, err);
+    if (!w)
+        return err ? err->code : RN_ERR_NOMEM;
+    size_t nx = w->nx, ny = w->ny, nz = w->nz, n = nx * ny * nz;
+    const size_t *lo = lungs->bbox_lo;
+    Work wk = {.w = w};
+    uint8_t *lung = malloc(n), *lung30 = malloc(n), *side = malloc(n), *bscale = malloc(n);
+    float *best = malloc(n * sizeof *best), *bsph = malloc(n * sizeof *bsph);
+    wk.claimed = calloc(n, sizeof *wk.claimed);
+    Cand *cands = NULL;
+    int rc = 0;
+    if (!lung || !lung30 || !side || !bscale || !best || !bsph || !wk.claimed) {
+        rc = rn_error_set(err, RN_ERR_NOMEM, "lungct: detection buffers");
+        goto out;
+    }
+    for (size_t z = 0; z < nz; z++)
+        for (size_t y = 0; y < ny; y++) {
+            size_t gi = rn_image_index(v->nx, v->ny, lo[0], y + lo[1], z + lo[2]);
+            memcpy(lung + rn_image_index(nx, ny, 0, y, z), lungs->mask->data + gi, nx);
+            memcpy(side + rn_image_index(nx, ny, 0, y, z), lungs->side + gi, nx);
+            memcpy(lung30 + rn_image_index(nx, ny, 0, y, z), lungs->mass_mask->data + gi, nx);
+        }
+    wk.lung10 = wk.lung = lung;
+    wk.lung30 = lung30;
+    wk.side = side;
+    if ((rc = blob_filter(w, lung, lung30, best, bscale, bsph, err)))
+        goto out;
+    /* Local maxima (26-neighbourhood) above the response floor. */
+    size_t ncand = 0, cap = 1024;
+    cands = malloc(cap * sizeof *cands);
+    if (!cands) {
+        rc = rn_error_set(err, RN_ERR_NOMEM, "lungct: candidates");
+        goto out;
+    }
+    for (size_t z = 0; z < nz; z++)
+        for (size_t y = 0; y < ny; y++)
+            for (size_t x = 0; x < nx; x++) {
+                size_t i = rn_image_index(nx, ny, x, y, z);
+                float b = best[i];
+                if (b < MIN_RESPONSE || bsph[i] < MIN_SPHERICITY)
+                    continue;
+                bool peak = true;
+                for (int dz = -1; dz <= 1 && peak; dz++)
+                    for (int dy = -1; dy <= 1 && peak; dy++)
+                        for (int dx = -1; dx <= 1 && peak; dx++) {
+                            long xx = (long)x + dx, yy = (long)y + dy, zz = (long)z + dz;
+                            if ((!dx && !dy && !dz) || xx < 0 || yy < 0 || zz < 0 ||
+                                xx >= (long)nx || yy >= (long)ny || zz >= (long)nz)
+                                continue;
+                            size_t j = rn_image_index(nx, ny, (size_t)xx, (size_t)yy, (size_t)zz);
+                            /* ties: the first in scan order wins */
+                            if (best[j] > b || (best[j] == b && j < i))
+                                peak = false;
+                        }
+                if (!peak)
+                    continue;
+                if (ncand == cap) {
+                    Cand *g = realloc(cands, 2 * cap * sizeof *g);
+                    if (!g) {
+                        rc = rn_error_set(err, RN_ERR_NOMEM, "lungct: candidates");
+                        goto out;
+                    }
+                    cands = g;
+                    cap *= 2;
+                }
+                cands[ncand++] = (Cand){x, y, z, b, bscale[i]};
+            }
+    qsort(cands, ncand, sizeof *cands, cmp_cand);
+    /* Non-maximum suppression across scales: within 0.8 blob radius of a stronger one. */
+    size_t kept = 0;
+    for (size_t i = 0; i < ncand && kept < MAX_CANDIDATES; i++) {
+        bool sup = false;
+        for (size_t k = 0; k < kept && !sup; k++) {
+            double dx = ((double)cands[i].x - (double)cands[k].x) * w->spacing[0];
+            double dy = ((double)cands[i].y - (double)cands[k].y) * w->spacing[1];
+            double dz = ((double)cands[i].z - (double)cands[k].z) * w->spacing[2];
+            double rk = SCALES_MM[cands[k].scale] * sqrt(3.0);
+            sup = dx * dx + dy * dy + dz * dz < 0.64 * rk * rk;
+        }
+        if (!sup)
+            cands[kept++] = cands[i];
+    }
+    /* Lung masses against the wall or the mediastinum are no bright blob at any scale: soft
+     * tissue (>= -300 HU) inside the 30 mm envelope, in components of at least 4 mL, is
+     * offered as a candidate at its centroid (measured first, as the largest). */
+    {
+        RnMask tm = {.nx = nx, .ny = ny, .nz = nz, .data = lung30};
+        memcpy(tm.spacing, w->spacing, sizeof tm.spacing);
+        uint8_t *tissue = malloc(n);
+        int32_t *lab = malloc(n * sizeof *lab);
+        size_t *sizes = NULL;
+        if (!tissue || !lab) {
+            free(tissue);
+            free(lab);
+            rc = rn_error_set(err, RN_ERR_NOMEM, "lungct: mass candidates");
+            goto out;
+        }
+        for (size_t i = 0; i < n; i++)
+            tissue[i] = lung30[i] && w->data[i] >= SOLID_HU;
+        tm.data = tissue;
+        long nl = rn_image_label(&tm, 6, lab, &sizes, err);
+        double vox = w->spacing[0] * w->spacing[1] * w->spacing[2];
+        for (long k = 1; nl > 0 && k <= nl && kept < MAX_CANDIDATES + 16; k++) {
+            if ((double)sizes[k] * vox < MASS_MIN_MM3)
+                continue;
+            double m[3] = {0, 0, 0};
+            for (size_t i = 0; i < n; i++)
+                if (lab[i] == k) {
+                    m[0] += (double)(i % nx);
+                    m[1] += (double)((i / nx) % ny);
+                    m[2] += (double)(i / (nx * ny));
+                }
+            size_t cx = (size_t)lround(m[0] / (double)sizes[k]);
+            size_t cy = (size_t)lround(m[1] / (double)sizes[k]);
+            size_t cz = (size_t)lround(m[2] / (double)sizes[k]);
+            if (lab[rn_image_index(nx, ny, cx, cy, cz)] != k)
+                continue; /* not compact (a vessel tree, a crescent) */
+            double req = cbrt(3.0 * (double)sizes[k] * vox / (4.0 * M_PI));
+            int sc = NSCALES - 1;
+            while (sc > 0 && SCALES_MM[sc - 1] * sqrt(3.0) >= req)
+                sc--;
+            memmove(cands + 1, cands, kept * sizeof *cands);
+            cands[0] = (Cand){cx, cy, cz, (float)MASS_RESPONSE, sc < 6 ? 6 : sc};
+            kept++;
+        }
+        free(sizes);
+        free(tissue);
+        free(lab);
+        if (nl < 0) {
+            rc = (int)nl;
+            goto out;
+        }
+    }
+    out->candidates = kept;
+    /* ROI scratch sized for the largest ROI. */
+    size_t cap_roi = 1;
+    for (int a = 0; a < 3; a++) {
+        size_t d = 2 * (size_t)ceil(ROI_MAX_MM / w->spacing[a]) + 1;
+        cap_roi *= d;
+    }
+    wk.cap = cap_roi;
+    wk.allowed = malloc(cap_roi);
+    wk.region = malloc(cap_roi);
+    wk.aux = malloc(cap_roi);
+    wk.vals = malloc(cap_roi * sizeof *wk.vals);
+    wk.queue = malloc(cap_roi * sizeof *wk.queue);
+    out->items = calloc(kept ? kept : 1, sizeof *out->items);
+    if (!wk.allowed || !wk.region || !wk.aux || !wk.vals || !wk.queue || !out->items) {
+        rc = rn_error_set(err, RN_ERR_NOMEM, "lungct: measurement buffers");
+        goto out;
+    }
+    for (size_t i = 0; i < kept; i++) {
+        RnNodule nd;
+        int m = measure(&wk, &cands[i], lo, (int)out->count + 1, &nd, err);
+        if (m < 0) {
+            rc = m;
+            goto out;
+        }
+        if (!m) {
+            out->rejected++;
+            continue;
+        }
+        double sph = bsph[rn_image_index(nx, ny, cands[i].x, cands[i].y, cands[i].z)];
+        nd.sphericity = sph;
+        rn_lungct_voxel_to_patient(scan, nd.center_voxel, nd.center_patient);
+        nd.prior_index = -1;
+        out->items[out->count++] = nd;
+    }
+out:
+    free(wk.allowed);
+    free(wk.region);
+    free(wk.aux);
+    free(wk.vals);
+    free(wk.queue);
+    free(wk.claimed);
+    free(cands);
+    free(lung);
+    free(lung30);
+    free(side);
+    free(bscale);
+    free(best);
+    free(bsph);
+    rn_volume_destroy(w);
+    if (rc)
+        rn_lungct_nodules_free(out);
+    return rc;
+}

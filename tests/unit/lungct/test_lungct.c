@@ -1,0 +1,306 @@
+/*
+ * Lung nodule analyzer: doubling time and categories on fixed numbers, then
+ * the whole analyzer on a phantom pair written by
+ * tools/phantom/make_ct_phantom.py (known nodules, a prior 180 days earlier,
+ * shifted and rotated): every nodule >= 4 mm found, volume error of solid
+ * nodules >= 6 mm, VDT against the truth; and on the real CT of
+ * ../shared/data (lesion centroid inside the annotated boxes, lung volume
+ * plausible). The phantom part needs /usr/bin/python3 with numpy and pydicom
+ * and the real part the shared data; each is skipped with a message when
+ * absent. Per-nodule figures are printed for the record (docs/lungct.md).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "analyzers/lungct/lungct_internal.h"
+
+#include <dirent.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+extern const RnAnalyzer rn_analyzer_lungct;
+
+static void test_vdt_and_classes(void **state)
+{
+    (void)state;
+    /* doubling in 200 days */
+    assert_true(fabs(rn_lungct_vdt(100, 200, 200) - 200) < 1e-9);
+    assert_true(fabs(rn_lungct_vdt(100, 150, 365) - 365 * M_LN2 / log(1.5)) < 1e-9);
+    assert_true(rn_lungct_vdt(100, 90, 100) == 0);
+    assert_string_equal(rn_lungct_vdt_class(399), "fast");
+    assert_string_equal(rn_lungct_vdt_class(500), "intermediate");
+    assert_string_equal(rn_lungct_vdt_class(601), "slow");
+    assert_true(rn_lungct_date_days("19700102") == 1);
+    assert_true(rn_lungct_date_days("20240601") - rn_lungct_date_days("20231204") == 180);
+    assert_true(rn_lungct_date_days("2024") < 0);
+}
+
+static void test_categories(void **state)
+{
+    (void)state;
+    RnNodule n[2];
+    memset(n, 0, sizeof n);
+    RnNoduleList l = {.items = n, .count = 0};
+    RnLungCategory lr, fl;
+    rn_lungct_lungrads(&l, false, &lr, NULL);
+    assert_string_equal(lr.code, "1");
+    n[0].type = RN_NODULE_SOLID;
+    n[0].mean_axis_mm = 7.0;
+    n[0].volume_mm3 = 180;
+    l.count = 1;
+    rn_lungct_lungrads(&l, false, &lr, NULL);
+    assert_string_equal(lr.code, "3");
+    rn_lungct_fleischner(&l, &fl);
+    assert_string_equal(fl.code, "S1-6-8");
+    n[1].type = RN_NODULE_PART_SOLID;
+    n[1].mean_axis_mm = 12;
+    n[1].solid_long_axis_mm = 9;
+    l.count = 2;
+    rn_lungct_lungrads(&l, false, &lr, NULL);
+    assert_string_equal(lr.code, "4B");
+    assert_int_equal(lr.nodule, 1);
+    assert_non_null(strstr(lr.rule, "solid component >= 8"));
+    n[0].mean_axis_mm = 15.5;
+    n[0].volume_mm3 = 1900;
+    l.count = 1;
+    rn_lungct_lungrads(&l, false, &lr, NULL);
+    assert_string_equal(lr.code, "4B");
+    rn_lungct_fleischner(&l, &fl);
+    assert_string_equal(fl.code, "S1->8");
+    /* follow-up: growth of more than 1.5 mm */
+    n[0].mean_axis_mm = 7.0;
+    n[0].prior_mean_axis_mm = 5.0;
+    rn_lungct_lungrads(&l, true, &lr, NULL);
+    assert_string_equal(lr.code, "4A");
+}
+
+/* Lists the .dcm files of a folder (sorted order is not needed). */
+static size_t list_dcm(const char *dir, char ***out)
+{
+    DIR *d = opendir(dir);
+    size_t n = 0;
+    *out = NULL;
+    if (!d)
+        return 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        size_t len = strlen(e->d_name);
+        if (len < 5 || strcmp(e->d_name + len - 4, ".dcm"))
+            continue;
+        *out = realloc(*out, (n + 1) * sizeof **out);
+        size_t sz = strlen(dir) + len + 2;
+        (*out)[n] = malloc(sz);
+        snprintf((*out)[n], sz, "%s/%s", dir, e->d_name);
+        n++;
+    }
+    closedir(d);
+    return n;
+}
+
+static void free_list(char **l, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(l[i]);
+    free(l);
+}
+
+static void test_phantom_pair(void **state)
+{
+    (void)state;
+    const char *src = getenv("RN_SOURCE_DIR");
+    char cmd[2048], dir[] = "/tmp/rn_lungct_XXXXXX";
+    if (!src || access("/usr/bin/python3", X_OK) ||
+        system("/usr/bin/python3 -c 'import numpy, pydicom' 2>/dev/null")) {
+        fprintf(stderr, "SKIP phantom: RN_SOURCE_DIR unset or /usr/bin/python3 without numpy "
+                        "and pydicom\n");
+        skip();
+    }
+    assert_non_null(mkdtemp(dir));
+    snprintf(cmd, sizeof cmd,
+             "/usr/bin/python3 %s/tools/phantom/make_ct_phantom.py %s/cur && "
+             "/usr/bin/python3 %s/tools/phantom/make_ct_phantom.py %s/prior --prior --days 180",
+             src, dir, src, dir);
+    assert_int_equal(system(cmd), 0);
+    char cur_dir[300], prior_dir[300], truth_path[320];
+    snprintf(cur_dir, sizeof cur_dir, "%s/cur", dir);
+    snprintf(prior_dir, sizeof prior_dir, "%s/prior", dir);
+    snprintf(truth_path, sizeof truth_path, "%s/truth.json", cur_dir);
+    char **cur = NULL, **prior = NULL;
+    size_t nc = list_dcm(cur_dir, &cur), np = list_dcm(prior_dir, &prior);
+    assert_true(nc == 60 && np == 60);
+    RnAnalysisInput in = {.paths = (const char *const *)cur, .count = nc,
+                          .prior_paths = (const char *const *)prior, .prior_count = np};
+    RnError err = {0};
+    double t0 = rn_time_now();
+    json_t *f = rn_analyzer_lungct.run(&in, &err);
+    double secs = rn_time_now() - t0;
+    assert_non_null(f);
+    assert_string_equal(json_string_value(json_object_get(f, "status")), "ok");
+    json_t *truth = json_load_file(truth_path, 0, NULL);
+    assert_non_null(truth);
+    json_t *tn = json_object_get(truth, "nodules"), *nods = json_object_get(f, "nodules");
+    size_t nt = json_array_size(tn), nf = json_array_size(nods);
+    bool *used = calloc(nf ? nf : 1, sizeof *used);
+    double sum_err6 = 0, sum_vdt = 0;
+    int n6 = 0, nvdt = 0, missed4 = 0, missed_attached = 0, novdt = 0;
+    fprintf(stderr, "phantom pair, 0.7 mm pixels, 1 mm slices, noise 15 HU, 180 days; %.1f s for "
+                    "both scans\n", secs);
+    fprintf(stderr, "%-3s %-38s %9s %9s %7s %6s %6s %7s\n", "id", "nodule", "true mm3",
+                    "meas mm3", "err %", "VDT", "meas", "err %");
+    for (size_t i = 0; i < nt; i++) {
+        json_t *t = json_array_get(tn, i);
+        json_t *c = json_object_get(t, "center_patient_mm");
+        double tv = json_number_value(json_object_get(t, "volume_mm3"));
+        double d0 = json_number_value(json_array_get(json_object_get(t, "diameters_mm"), 0));
+        double d1 = json_number_value(json_array_get(json_object_get(t, "diameters_mm"), 1));
+        const char *type = json_string_value(json_object_get(t, "type"));
+        size_t best = SIZE_MAX;
+        double bd = 1e9;
+        for (size_t k = 0; k < nf; k++) {
+            json_t *p = json_object_get(json_array_get(nods, k), "center_patient_mm");
+            double dd = 0;
+            for (int a = 0; a < 3; a++) {
+                double q = json_number_value(json_array_get(p, a)) -
+                           json_number_value(json_array_get(c, a));
+                dd += q * q;
+            }
+            if (sqrt(dd) < bd && !used[k]) {
+                bd = sqrt(dd);
+                best = k;
+            }
+        }
+        bool found = best != SIZE_MAX && bd <= fmax(4.0, d0 / 2);
+        double mv = 0, e = 0, vdt = 0, ve = 0;
+        if (found) {
+            used[best] = true;
+            json_t *o = json_array_get(nods, best);
+            mv = json_number_value(json_object_get(o, "volume_mm3"));
+            e = 100.0 * (mv - tv) / tv;
+            vdt = json_number_value(json_object_get(o, "vdt_days"));
+            double tvdt = json_number_value(json_object_get(t, "vdt_days"));
+            if (vdt > 0 && d0 >= 5) {
+                ve = 100.0 * (vdt - tvdt) / tvdt;
+                sum_vdt += fabs(ve);
+                nvdt++;
+            } else if (d0 >= 5) {
+                novdt++;
+            }
+            if (!strcmp(type, "solid") && d0 >= 6 && d1 >= 6 &&
+                !json_is_true(json_object_get(o, "juxtapleural"))) {
+                sum_err6 += fabs(e);
+                n6++;
+            }
+        } else if (d0 >= 4 && strstr(json_string_value(json_object_get(t, "note")), "touching")) {
+            missed_attached++; /* known gap, docs/lungct.md */
+        } else if (d0 >= 4) {
+            missed4++;
+        }
+        fprintf(stderr, "%-3s %-38s %9.1f %9.1f %7.1f %6.0f %6.0f %7.1f%s\n",
+                json_string_value(json_object_get(t, "id")),
+                json_string_value(json_object_get(t, "note")), tv, mv, e,
+                json_number_value(json_object_get(t, "vdt_days")), vdt, ve,
+                found ? "" : "  MISSED");
+    }
+    size_t fp = 0;
+    for (size_t k = 0; k < nf; k++)
+        fp += !used[k];
+    fprintf(stderr, "missed >= 4 mm: %d free, %d touching pleura or vessel (known gap); false "
+                    "positives: %zu; mean |volume error| solid >= 6 mm (free): %.1f %% (n=%d); "
+                    "mean |VDT error| >= 5 mm: %.1f %% (n=%d, %d without a VDT); lungs %.0f mL\n",
+            missed4, missed_attached, fp, n6 ? sum_err6 / n6 : 0, n6, nvdt ? sum_vdt / nvdt : 0,
+            nvdt, novdt,
+            json_number_value(json_object_get(f, "lung_volume_ml")));
+    assert_int_equal(missed4, 0);
+    assert_true(n6 >= 3 && sum_err6 / n6 < 15.0);
+    assert_true(nvdt >= 6 && sum_vdt / nvdt < 20.0);
+    assert_true(fp <= 2);
+    free(used);
+    json_decref(truth);
+    json_decref(f);
+    free_list(cur, nc);
+    free_list(prior, np);
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
+static void test_real_ct(void **state)
+{
+    (void)state;
+    const char *data = getenv("RN_SHARED_DATA");
+    char dir[1024];
+    snprintf(dir, sizeof dir, "%s/ct-lung-pet-ct-dx-A0001/series-2", data ? data : "");
+    char **files = NULL;
+    size_t n = data ? list_dcm(dir, &files) : 0;
+    if (!n) {
+        fprintf(stderr, "SKIP real CT: %s not found (set RN_SHARED_DATA to ../shared/data)\n",
+                dir);
+        skip();
+    }
+    RnAnalysisInput in = {.paths = (const char *const *)files, .count = n};
+    RnError err = {0};
+    json_t *f = rn_analyzer_lungct.run(&in, &err);
+    assert_non_null(f);
+    assert_string_equal(json_string_value(json_object_get(f, "status")), "ok");
+    double lv = json_number_value(json_object_get(f, "lung_volume_ml"));
+    fprintf(stderr, "real CT: lungs %.0f mL, %zu nodules, confidence %s\n", lv,
+            json_array_size(json_object_get(f, "nodules")),
+            json_string_value(json_object_get(f, "confidence")));
+    assert_true(lv > 2000 && lv < 8000);
+    /* 5 mm slices: analysed with a warning (docs/lungct.md), low confidence */
+    assert_string_equal(json_string_value(json_object_get(f, "confidence")), "low");
+    /* The lesion: a nodule whose centroid lies inside the annotated box of its key slice. */
+    json_t *nods = json_object_get(f, "nodules");
+    bool hit = false;
+    for (size_t k = 0; k < json_array_size(nods) && !hit; k++) {
+        json_t *o = json_array_get(nods, k);
+        const char *uid = json_string_value(json_object_get(o, "key_sop_instance_uid"));
+        json_t *cv = json_object_get(o, "center_voxel");
+        double x = json_number_value(json_array_get(cv, 0)),
+               y = json_number_value(json_array_get(cv, 1));
+        char path[1400];
+        snprintf(path, sizeof path, "%s/ct-lung-pet-ct-dx-A0001/annotations/%s.xml", data, uid);
+        FILE *fx = fopen(path, "r");
+        if (!fx)
+            continue;
+        char buf[4096];
+        size_t len = fread(buf, 1, sizeof buf - 1, fx);
+        fclose(fx);
+        buf[len] = 0;
+        int b[4] = {0, 0, 0, 0};
+        const char *keys[4] = {"<xmin>", "<ymin>", "<xmax>", "<ymax>"};
+        for (int q = 0; q < 4; q++) {
+            const char *p = strstr(buf, keys[q]);
+            b[q] = p ? atoi(p + strlen(keys[q])) : -1;
+        }
+        if (x >= b[0] && x <= b[2] && y >= b[1] && y <= b[3]) {
+            hit = true;
+            fprintf(stderr, "real CT lesion: %s volume %.0f mm3, axes %.1f x %.1f mm, %s, "
+                            "centroid (%.0f, %.0f) in box [%d %d %d %d]\n",
+                    json_string_value(json_object_get(o, "id")),
+                    json_number_value(json_object_get(o, "volume_mm3")),
+                    json_number_value(json_object_get(o, "long_axis_mm")),
+                    json_number_value(json_object_get(o, "short_axis_mm")),
+                    json_string_value(json_object_get(o, "type")), x, y, b[0], b[1], b[2], b[3]);
+        }
+    }
+    assert_true(hit);
+    json_decref(f);
+    free_list(files, n);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_vdt_and_classes),
+        cmocka_unit_test(test_categories),
+        cmocka_unit_test(test_phantom_pair),
+        cmocka_unit_test(test_real_ct),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

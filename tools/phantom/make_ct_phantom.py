@@ -1,0 +1,272 @@
+#!/usr/bin/env python3
+"""Chest CT phantom with known lung nodules, written as a DICOM CT series.
+
+Writes a cropped chest (body ellipse, two lungs of aerated parenchyma at
+-850 HU with noise, a trachea and main bronchi, thin vessels) with nodules of
+known size and density: solid spheres and an ellipsoid, a ground-glass and a
+part-solid nodule, one touching the pleura, one touching a vessel. Nodule
+edges are rendered with partial volume (4x4x4 sub-samples per voxel, the
+slice thickness integrated), then an in-plane point-spread blur and noise are
+added. With --prior the same patient is written at an earlier date: every
+nodule smaller by its doubling time (V_prior = V / 2**(days / VDT)) and the
+whole scene shifted and rotated slightly, as in a real follow-up.
+
+truth.json (next to the slices) lists each nodule: id, type, centre in the
+patient coordinates of that series (mm), diameters, true volume (mm3), VDT.
+
+Usage: make_ct_phantom.py OUTDIR [--prior] [--days 180] [--thickness 1.0]
+       [--pixel 0.7] [--size 160] [--slices 60] [--noise 15] [--seed 1]
+Needs numpy and pydicom.
+"""
+import argparse
+import datetime
+import json
+import math
+import os
+
+import numpy as np
+import pydicom
+from pydicom.dataset import FileDataset, FileMetaDataset
+from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+CT_STORAGE = "1.2.840.10008.5.1.4.1.1.2"
+
+# id, type, centre (mm, x to the patient's left, y posterior, z superior), semi-axes (mm),
+# rotation about z (deg), HU, solid core diameter (part-solid), VDT (days), note
+NODULES = [
+    ("A", "solid", (28, -22, -20), (2.0, 2.0, 2.0), 0, 30, 0, 200, "sphere 4 mm"),
+    ("B", "solid", (22, -8, 10), (3.0, 3.0, 3.0), 0, 30, 0, 200, "sphere 6 mm"),
+    ("C", "solid", (33, 12, -15), (4.0, 4.0, 4.0), 0, 30, 0, 300, "sphere 8 mm"),
+    ("D", "solid", (26, 20, 15), (5.0, 5.0, 5.0), 0, 30, 0, 400, "sphere 10 mm"),
+    ("E", "ground-glass", (32, -16, 14), (5.0, 5.0, 5.0), 0, -600, 0, 500, "GGN 10 mm"),
+    ("F", "solid", (-28, -22, 15), (2.5, 2.5, 2.5), 0, 30, 0, 300, "sphere 5 mm"),
+    ("G", "solid", (-25, 2, -10), (6.0, 6.0, 6.0), 0, 30, 0, 250, "sphere 12 mm"),
+    ("H", "solid", (-29, 18, 14), (6.0, 4.0, 4.0), 30, 30, 0, 350, "ellipsoid 12x8x8 mm"),
+    ("I", "part-solid", (-21, -16, -20), (7.0, 7.0, 7.0), 0, -600, 6.0, 450,
+     "part-solid 14 mm, solid core 6 mm"),
+    ("J", "solid", (-43, 0, 18), (4.0, 4.0, 4.0), 0, 30, 0, 300, "sphere 8 mm touching the pleura"),
+    ("K", "solid", (30, 0, -4), (3.5, 3.5, 3.5), 0, 30, 0, 400, "sphere 7 mm touching a vessel"),
+    ("L", "solid", (-33, 22, -22), (1.5, 1.5, 1.5), 0, 30, 0, 300, "sphere 3 mm"),
+]
+LUNGS = [(-28.0, 0.0, 19.0, 32.0), (28.0, 0.0, 19.0, 32.0)]  # cx, cy, semi x, semi y
+BODY = (52.0, 45.0)
+# vessels: point, direction, radius (mm)
+VESSELS = [
+    ((30 + 3.5 + 1.2, 0, 0), (0, 0, 1), 1.2),  # touches K
+    ((20, 20, 0), (0.2, -1, 0.3), 1.0),
+    ((-20, -5, 0), (0.1, 0.3, 1), 1.0),
+    ((-35, 10, 0), (0.3, 1, -0.4), 0.9),
+    ((36, -5, 0), (-0.2, 0.5, 1), 0.9),
+]
+TRACHEA = ((0.0, -12.0), 6.0)  # centre x, y; radius; from the top down to z = 8
+
+
+def rot_z(deg):
+    a = math.radians(deg)
+    return np.array([[math.cos(a), -math.sin(a), 0], [math.sin(a), math.cos(a), 0], [0, 0, 1]])
+
+
+def seg_dist(p, a, b):
+    """Distance from points p (N,3) to the segment a-b."""
+    ab = b - a
+    t = np.clip(((p - a) @ ab) / (ab @ ab), 0, 1)
+    return np.linalg.norm(p - (a + t[:, None] * ab), axis=1)
+
+
+def background(q):
+    """HU of the scene (without nodules) at object points q (N,3)."""
+    x, y, z = q[:, 0], q[:, 1], q[:, 2]
+    v = np.full(len(q), -1000.0)
+    body = (x / BODY[0]) ** 2 + (y / BODY[1]) ** 2 <= 1
+    v[body] = 40.0
+    lung = np.zeros(len(q), bool)
+    for cx, cy, ax, ay in LUNGS:
+        lung |= ((x - cx) / ax) ** 2 + ((y - cy) / ay) ** 2 <= 1
+    v[lung & body] = -850.0
+    for p0, d, r in VESSELS:
+        d = np.array(d, float) / np.linalg.norm(d)
+        a = np.array(p0, float) - 80 * d
+        b = np.array(p0, float) + 80 * d
+        inv = lung & (seg_dist(q, a, b) <= r)
+        v[inv] = 40.0
+    (tx, ty), tr = TRACHEA
+    tra = ((x - tx) ** 2 + (y - ty) ** 2 <= tr ** 2) & (z >= 8)
+    for side in (-1, 1):
+        a = np.array([tx, ty, 8.0])
+        b = np.array([side * 24.0, -4.0, -4.0])
+        tra |= seg_dist(q, a, b) <= 3.5
+    v[tra & body] = -1000.0
+    return v
+
+
+def nodule_inside(q, n, scale):
+    _, _, c, semi, ang, _, core, _, _ = n
+    R = rot_z(ang)
+    d = (q - np.array(c, float)) @ R  # into the nodule frame
+    s = np.array(semi, float) * scale
+    outer = ((d / s) ** 2).sum(axis=1) <= 1
+    inner = None
+    if core:
+        rc = core / 2.0 * scale
+        inner = (d ** 2).sum(axis=1) <= rc ** 2
+    return outer, inner
+
+
+def render(args, prior):
+    n, nz, px, th = args.size, args.slices, args.pixel, args.thickness
+    rng = np.random.default_rng(args.seed + (1 if prior else 0))
+    # scanner patient coordinates of voxel centres
+    xs = (np.arange(n) - (n - 1) / 2) * px
+    ys = (np.arange(n) - (n - 1) / 2) * px
+    zs = (np.arange(nz) - (nz - 1) / 2) * th
+    # rigid motion of the patient between the scans: object point q = R^T (p - s)
+    R = rot_z(2.0) if prior else np.eye(3)
+    s = np.array([2.0, -1.5, 1.0]) if prior else np.zeros(3)
+    Z, Y, X = np.meshgrid(zs, ys, xs, indexing="ij")
+    P = np.stack([X.ravel(), Y.ravel(), Z.ravel()], axis=1)
+    Q = (P - s) @ R  # rows: R^T (p - s)
+    vol = background(Q).reshape(nz, n, n)
+    truth = []
+    ss = 4
+    for nd in NODULES:
+        nid, typ, c, semi, ang, hu, core, vdt, note = nd
+        scale = 1.0
+        if prior:
+            scale = (2.0 ** (-args.days / vdt)) ** (1.0 / 3.0)
+        rmax = max(semi) * scale + 2 * max(px, th)
+        cc = R @ np.array(c, float) + s  # centre in scanner coordinates
+        lo = [int(max(0, math.floor((cc[0] - rmax - xs[0]) / px))),
+              int(max(0, math.floor((cc[1] - rmax - ys[0]) / px))),
+              int(max(0, math.floor((cc[2] - rmax - zs[0]) / th)))]
+        hi = [int(min(n, math.ceil((cc[0] + rmax - xs[0]) / px) + 1)),
+              int(min(n, math.ceil((cc[1] + rmax - ys[0]) / px) + 1)),
+              int(min(nz, math.ceil((cc[2] + rmax - zs[0]) / th) + 1))]
+        off = (np.arange(ss) + 0.5) / ss - 0.5
+        sx = (xs[lo[0]:hi[0], None] + off[None, :] * px).ravel()
+        sy = (ys[lo[1]:hi[1], None] + off[None, :] * px).ravel()
+        sz = (zs[lo[2]:hi[2], None] + off[None, :] * th).ravel()
+        SZ, SY, SX = np.meshgrid(sz, sy, sx, indexing="ij")
+        S = np.stack([SX.ravel(), SY.ravel(), SZ.ravel()], axis=1)
+        Sq = (S - s) @ R
+        outer, inner = nodule_inside(Sq, nd, scale)
+        shp = (hi[2] - lo[2], ss, hi[1] - lo[1], ss, hi[0] - lo[0], ss)
+        f_out = outer.reshape(shp).mean(axis=(1, 3, 5))
+        sub = vol[lo[2]:hi[2], lo[1]:hi[1], lo[0]:hi[0]]
+        sub[:] = sub * (1 - f_out) + f_out * hu
+        if inner is not None:
+            f_in = inner.reshape(shp).mean(axis=(1, 3, 5))
+            sub[:] = sub * (1 - f_in) + f_in * 30.0
+        a, b, cz = (np.array(semi) * scale)
+        truth.append({
+            "id": nid, "type": typ, "note": note,
+            "center_patient_mm": [round(float(v), 2) for v in cc],
+            "diameters_mm": [round(2 * float(a), 2), round(2 * float(b), 2), round(2 * float(cz), 2)],
+            "volume_mm3": round(4.0 / 3.0 * math.pi * a * b * cz, 2),
+            "solid_core_mm": round(core * scale, 2) if core else 0,
+            "vdt_days": vdt,
+        })
+    # in-plane point-spread function (Gaussian, sigma 0.5 mm), then noise
+    sig = 0.5 / px
+    r = int(math.ceil(3 * sig))
+    k = np.exp(-0.5 * (np.arange(-r, r + 1) / sig) ** 2)
+    k /= k.sum()
+    for axis in (1, 2):
+        pad = [(0, 0)] * 3
+        pad[axis] = (r, r)
+        vp = np.pad(vol, pad, mode="edge")
+        out = np.zeros_like(vol)
+        for i, w in enumerate(k):
+            sl = [slice(None)] * 3
+            sl[axis] = slice(i, i + vol.shape[axis])
+            out += w * vp[tuple(sl)]
+        vol = out
+    vol += rng.normal(0, args.noise, vol.shape)
+    return vol, xs, ys, zs, truth
+
+
+def write_series(args, vol, xs, ys, zs, prior, truth):
+    os.makedirs(args.out, exist_ok=True)
+    date = datetime.date(2024, 6, 1)
+    if prior:
+        date -= datetime.timedelta(days=args.days)
+    study = generate_uid(entropy_srcs=["radnode-phantom-study", str(prior), str(args.seed)])
+    series = generate_uid(entropy_srcs=["radnode-phantom-series", str(prior), str(args.seed),
+                                        str(args.thickness)])
+    frame = generate_uid(entropy_srcs=["radnode-phantom-for", str(prior), str(args.seed)])
+    for k in range(vol.shape[0]):
+        meta = FileMetaDataset()
+        meta.MediaStorageSOPClassUID = CT_STORAGE
+        sop = generate_uid(entropy_srcs=[series, str(k)])
+        meta.MediaStorageSOPInstanceUID = sop
+        meta.TransferSyntaxUID = ExplicitVRLittleEndian
+        ds = FileDataset(None, {}, file_meta=meta, preamble=b"\0" * 128)
+        ds.is_little_endian = True
+        ds.is_implicit_VR = False
+        ds.SOPClassUID = CT_STORAGE
+        ds.SOPInstanceUID = sop
+        ds.StudyInstanceUID = study
+        ds.SeriesInstanceUID = series
+        ds.FrameOfReferenceUID = frame
+        ds.Modality = "CT"
+        ds.PatientName = "PHANTOM^LUNG"
+        ds.PatientID = "RNPHANTOM1"
+        ds.PatientSex = "O"
+        ds.StudyDate = date.strftime("%Y%m%d")
+        ds.SeriesDate = ds.StudyDate
+        ds.StudyTime = "090000"
+        ds.AccessionNumber = "PH%d" % (1 if prior else 2)
+        ds.Manufacturer = "radnode phantom"
+        ds.ManufacturerModelName = "make_ct_phantom.py"
+        ds.SeriesDescription = "phantom %.2f mm%s" % (args.thickness, " prior" if prior else "")
+        ds.BodyPartExamined = "CHEST"
+        ds.SliceThickness = "%.3f" % args.thickness
+        ds.KVP = "120"
+        ds.XRayTubeCurrent = 100
+        ds.Exposure = 50
+        ds.ConvolutionKernel = args.kernel
+        ds.SeriesNumber = 2
+        ds.InstanceNumber = k + 1
+        # slices written head first is not required: instance order is reversed on purpose
+        ds.ImagePositionPatient = [float(xs[0]), float(ys[0]), float(zs[k])]
+        ds.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
+        ds.PixelSpacing = [args.pixel, args.pixel]
+        ds.Rows, ds.Columns = vol.shape[1], vol.shape[2]
+        ds.SamplesPerPixel = 1
+        ds.PhotometricInterpretation = "MONOCHROME2"
+        ds.BitsAllocated = 16
+        ds.BitsStored = 16
+        ds.HighBit = 15
+        ds.PixelRepresentation = 1
+        ds.RescaleIntercept = -1024
+        ds.RescaleSlope = 1
+        px = np.clip(np.round(vol[k] + 1024), -32768, 32767).astype("<i2")
+        ds.PixelData = px.tobytes()
+        ds.save_as(os.path.join(args.out, "CT%04d.dcm" % (vol.shape[0] - k)),
+                   write_like_original=False)
+    with open(os.path.join(args.out, "truth.json"), "w") as f:
+        json.dump({"study_date": date.strftime("%Y%m%d"), "prior": prior, "days": args.days,
+                   "slice_thickness_mm": args.thickness, "pixel_mm": args.pixel,
+                   "noise_hu": args.noise, "nodules": truth}, f, indent=1)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("out")
+    ap.add_argument("--prior", action="store_true")
+    ap.add_argument("--days", type=float, default=180)
+    ap.add_argument("--thickness", type=float, default=1.0)
+    ap.add_argument("--pixel", type=float, default=0.7)
+    ap.add_argument("--size", type=int, default=160)
+    ap.add_argument("--slices", type=int, default=0, help="default: 60 mm of slices")
+    ap.add_argument("--noise", type=float, default=15)
+    ap.add_argument("--kernel", default="B30f")
+    ap.add_argument("--seed", type=int, default=1)
+    args = ap.parse_args()
+    if not args.slices:
+        args.slices = int(round(60.0 / args.thickness))
+    vol, xs, ys, zs, truth = render(args, args.prior)
+    write_series(args, vol, xs, ys, zs, args.prior, truth)
+
+
+if __name__ == "__main__":
+    main()
