@@ -1,0 +1,127 @@
+# Helpers shared by the network integration tests (sourced, not run by CTest:
+# CTest runs only test_*.sh). Every peer is started on 127.0.0.1 on a free port
+# and stopped by the EXIT trap.
+set -u
+# DCMTK tools disable Nagle only when asked to.
+export TCP_NODELAY=1
+RADNODE=${RADNODE:-$(pwd)/radnode}
+PYDICOM_FILES=${PYDICOM_FILES:-/usr/lib/python3/dist-packages/pydicom/data/test_files}
+WORK=$(mktemp -d /tmp/rn_net_test.XXXXXX)
+PIDS=()
+cleanup() {
+    for p in "${PIDS[@]:-}"; do
+        [ -n "$p" ] && kill "$p" 2>/dev/null
+    done
+    for p in "${PIDS[@]:-}"; do
+        [ -n "$p" ] && wait "$p" 2>/dev/null
+    done
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+fail() { echo "FAIL: $*" >&2; exit 1; }
+skip() { echo "SKIP: $*" >&2; exit 77; }
+
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+wait_port() { # port [seconds]
+    local i
+    for i in $(seq 1 $((${2:-10} * 10))); do
+        if python3 -c "import socket,sys; s=socket.socket(); s.settimeout(0.2); sys.exit(s.connect_ex(('127.0.0.1',$1)))" 2>/dev/null; then
+            return 0
+        fi
+        sleep 0.1
+    done
+    return 1
+}
+
+# Starts `radnode storescp` in the background: rn_storescp DIR [options]; sets RN_PORT, RN_PID.
+rn_storescp() {
+    local dir=$1; shift
+    RN_PORT=$(free_port)
+    "$RADNODE" storescp --port "$RN_PORT" --dir "$dir" "$@" >"$WORK/storescp.$RN_PORT.log" 2>&1 &
+    RN_PID=$!
+    PIDS+=("$RN_PID")
+    wait_port "$RN_PORT" || fail "radnode storescp did not start: $(cat "$WORK/storescp.$RN_PORT.log")"
+}
+
+# The data set of a DICOM file as dcmdump prints it (long values shortened),
+# without the meta header and without what a sender may legitimately
+# re-encode: group lengths, explicit vs undefined sequence/item lengths and
+# their delimiters, trailing padding.
+dataset_dump() {
+    dcmdump -q -Un +U8 "$1" 2>/dev/null | sed -n '/^# Dicom-Data-Set/,$p' |
+        grep -v -e '^# Used TransferSyntax' -e '^ *([0-9a-f]\{4\},0000) UL' \
+            -e 'ItemDelimitationItem' -e 'SequenceDelimitationItem' -e '^ *(fffc,fffc)' |
+        sed -e 's/(Sequence with [a-z]* length/(Sequence/' -e 's/(Item with [a-z]* length/(Item/' \
+            -e 's/# *[0-9u/l]*,/#/' -e 's/  */ /g'
+}
+
+transfer_syntax_of() {
+    dcmdump -q -Un +P 0002,0010 "$1" 2>/dev/null | sed -n 's/.*\[\(.*\)\].*/\1/p' | tr -d '\0' | head -1
+}
+
+sop_instance_of() {
+    dcmdump -q +P 0008,0018 "$1" 2>/dev/null | sed -n 's/.*\[\(.*\)\].*/\1/p' | head -1
+}
+
+# storescu option proposing exactly one transfer syntax, empty when it cannot.
+storescu_flag_for() {
+    case "$1" in
+    1.2.840.10008.1.2) echo -xi ;;
+    1.2.840.10008.1.2.1) echo -xe ;;
+    1.2.840.10008.1.2.2) echo -xb ;;
+    1.2.840.10008.1.2.1.99) echo -xd ;;
+    1.2.840.10008.1.2.4.50) echo -xy ;;
+    1.2.840.10008.1.2.4.51) echo -xx ;;
+    1.2.840.10008.1.2.4.70) echo -xs ;;
+    1.2.840.10008.1.2.4.80) echo -xt ;;
+    1.2.840.10008.1.2.4.81) echo -xu ;;
+    1.2.840.10008.1.2.4.90) echo -xv ;;
+    1.2.840.10008.1.2.4.91) echo -xw ;;
+    1.2.840.10008.1.2.5) echo -xr ;;
+    *) echo "" ;;
+    esac
+}
+
+# Starts Orthanc with a generated configuration: start_orthanc [MOVE_AE MOVE_PORT];
+# sets ORTHANC_DICOM, ORTHANC_HTTP.
+start_orthanc() {
+    command -v Orthanc >/dev/null || skip "Orthanc not installed"
+    ORTHANC_DICOM=$(free_port)
+    ORTHANC_HTTP=$(free_port)
+    local d=$WORK/orthanc modalities=""
+    mkdir -p "$d/db"
+    if [ $# -ge 2 ]; then
+        modalities="\"radnode\": [\"$1\", \"127.0.0.1\", $2]"
+    fi
+    cat >"$d/config.json" <<JSON
+{
+  "Name": "radnode-test",
+  "StorageDirectory": "$d/db",
+  "IndexDirectory": "$d/db",
+  "HttpPort": $ORTHANC_HTTP,
+  "DicomPort": $ORTHANC_DICOM,
+  "DicomAet": "ORTHANC",
+  "RemoteAccessAllowed": false,
+  "AuthenticationEnabled": false,
+  "DicomCheckCalledAet": false,
+  "UnknownSopClassAccepted": true,
+  "DicomAlwaysAllowEcho": true,
+  "DicomAlwaysAllowStore": true,
+  "DicomAlwaysAllowFind": true,
+  "DicomAlwaysAllowGet": true,
+  "DicomAlwaysAllowMove": true,
+  "DicomModalities": { $modalities },
+  "Plugins": []
+}
+JSON
+    Orthanc "$d/config.json" >"$d/log" 2>&1 &
+    PIDS+=($!)
+    wait_port "$ORTHANC_HTTP" 30 || fail "Orthanc did not start: $(tail -5 "$d/log")"
+    wait_port "$ORTHANC_DICOM" 10 || fail "Orthanc DICOM port did not open"
+}
+
+orthanc_get() { curl -sf "http://127.0.0.1:$ORTHANC_HTTP$1"; }
