@@ -1,0 +1,217 @@
+#!/usr/bin/python3
+"""Train the bone-age regressor on the 299 px RSNA subset and export models/boneage-v1.onnx.
+
+Usage (from anywhere; needs /usr/bin/python3 with Debian's python3-torch, numpy, PIL, onnx):
+    /usr/bin/python3 tools/boneage/prep_cache.py 256      # split.csv + uint8 cache (once, ~3 min)
+    /usr/bin/python3 tools/boneage/train.py               # fixed schedule, logs to runs/train.log
+    /usr/bin/python3 tools/boneage/train.py --resume      # continue from runs/last.pt
+    /usr/bin/python3 tools/boneage/train.py --export-only # export runs/last.pt to ONNX
+The LAST epoch's weights are exported (fixed schedule, no checkpoint selection on validation).
+"""
+import argparse
+import json
+import math
+import os
+import sys
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import common  # noqa: E402
+from model import BoneAgeNet  # noqa: E402
+
+ARCH = dict(widths=(32, 64, 128, 256), blocks=(2, 2, 2, 1), stem=(24, 32))
+
+
+def log(msg, path):
+    line = time.strftime("%Y-%m-%d %H:%M:%S ") + msg
+    print(line, flush=True)
+    with open(path, "a") as f:
+        f.write(line + "\n")
+
+
+def load_data(res):
+    p = os.path.join(common.CACHE, "res%d.npz" % res)
+    if not os.path.exists(p):
+        raise SystemExit("missing %s: run prep_cache.py %d first" % (p, res))
+    d = np.load(p)
+    split = common.read_split()
+    ids = [str(i) for i in d["ids"]]
+    fold = np.array([split[i] for i in ids])
+    out = {}
+    for name in ("train", "val"):
+        m = fold == name
+        out[name] = (torch.from_numpy(d["images"][m]).unsqueeze(1),       # uint8 [N,1,R,R]
+                     torch.from_numpy(d["ages"][m]).unsqueeze(1),
+                     torch.from_numpy(d["male"][m]).unsqueeze(1))
+    return out
+
+
+def augment(x01, g, args):
+    """x01: float [B,1,R,R] in 0..1. Random rotation, scale, shift (one affine warp, bilinear,
+    black outside), then brightness/contrast/gamma. No flip (the C pipeline mirrors right hands)."""
+    b = x01.shape[0]
+    ang = (torch.rand(b, generator=g) * 2 - 1) * math.radians(args.rot)
+    sc = 1.0 + (torch.rand(b, generator=g) * 2 - 1) * args.scale
+    tx = (torch.rand(b, generator=g) * 2 - 1) * args.shift * 2   # grid units: 2 = full width
+    ty = (torch.rand(b, generator=g) * 2 - 1) * args.shift * 2
+    cos, sin = torch.cos(ang) / sc, torch.sin(ang) / sc
+    theta = torch.stack([torch.stack([cos, -sin, tx], 1), torch.stack([sin, cos, ty], 1)], 1)
+    grid = F.affine_grid(theta, list(x01.shape), align_corners=False)
+    x = F.grid_sample(x01, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    c = 1.0 + (torch.rand(b, 1, 1, 1, generator=g) * 2 - 1) * args.contrast
+    br = (torch.rand(b, 1, 1, 1, generator=g) * 2 - 1) * args.brightness
+    gam = torch.exp((torch.rand(b, 1, 1, 1, generator=g) * 2 - 1) * math.log(1.0 + args.gamma))
+    x = x.clamp(0, 1) ** gam
+    x = ((x - 0.5) * c + 0.5 + br).clamp(0, 1)
+    return x
+
+
+def to_input(x01):
+    return ((x01 - common.PIXEL_MEAN) / common.PIXEL_STD).contiguous(memory_format=torch.channels_last)
+
+
+@torch.no_grad()
+def predict(model, imgs, male, bs=64):
+    model.eval()
+    out = []
+    for i in range(0, len(imgs), bs):
+        x = to_input(imgs[i:i + bs].float() / 255.0)
+        out.append(model(x, male[i:i + bs]))
+    return torch.cat(out)
+
+
+def export_onnx(model, res, path):
+    # imported lazily: onnx is needed only for the export and its checks
+    import onnx_check
+    model = model.eval().to(memory_format=torch.contiguous_format)
+    img = torch.zeros(1, 1, res, res)
+    male = torch.ones(1, 1)
+    torch.onnx.export(model, (img, male), path, opset_version=13,
+                      input_names=["image", "male"], output_names=["boneage_months"],
+                      dynamic_axes={"image": {0: "N"}, "male": {0: "N"}, "boneage_months": {0: "N"}})
+    import onnx
+    m = onnx.load(path)
+    onnx.checker.check_model(m)
+    hist = onnx_check.check_ops(m)
+    # parity: the exported graph run by the independent runner vs. torch
+    r = onnx_check.OnnxRunner(path)
+    x = torch.randn(3, 1, res, res)
+    s = torch.tensor([[1.0], [0.0], [1.0]])
+    with torch.no_grad():
+        ref = model(x, s).numpy()
+    got = r.run({"image": x.numpy(), "male": s.numpy()})["boneage_months"]
+    diff = float(np.abs(ref - got).max())
+    if diff > 1e-2:
+        raise SystemExit("ONNX/torch mismatch: %g months" % diff)
+    return hist, diff
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--res", type=int, default=common.RES)
+    ap.add_argument("--epochs", type=int, default=14)
+    ap.add_argument("--bs", type=int, default=32)
+    ap.add_argument("--lr", type=float, default=3e-3)
+    ap.add_argument("--wd", type=float, default=1e-4)
+    ap.add_argument("--rot", type=float, default=10.0, help="max rotation, degrees")
+    ap.add_argument("--scale", type=float, default=0.10, help="max relative zoom")
+    ap.add_argument("--shift", type=float, default=0.06, help="max shift, fraction of size")
+    ap.add_argument("--contrast", type=float, default=0.2)
+    ap.add_argument("--brightness", type=float, default=0.08)
+    ap.add_argument("--gamma", type=float, default=0.25)
+    ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--limit", type=int, default=0, help="debug: train on the first N images only")
+    ap.add_argument("--resume", action="store_true")
+    ap.add_argument("--export-only", action="store_true")
+    ap.add_argument("--out", default=os.path.join(common.MODELS, "boneage-v1.onnx"))
+    args = ap.parse_args()
+
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    os.makedirs(common.RUNS, exist_ok=True)
+    logf = os.path.join(common.RUNS, "train.log")
+    ckpt = os.path.join(common.RUNS, "last.pt")
+
+    model = BoneAgeNet(**ARCH).to(memory_format=torch.channels_last)
+    nparams = sum(p.numel() for p in model.parameters())
+
+    if args.export_only:
+        st = torch.load(ckpt)
+        model.load_state_dict(st["model"])
+        hist, diff = export_onnx(model, st["args"]["res"], args.out)
+        log("exported %s ops=%s max|onnx-torch|=%.2e months" % (args.out, hist, diff), logf)
+        return
+
+    data = load_data(args.res)
+    xtr, ytr, mtr = data["train"]
+    xva, yva, mva = data["val"]
+    if args.limit:
+        xtr, ytr, mtr = xtr[:args.limit], ytr[:args.limit], mtr[:args.limit]
+        xva, yva, mva = xva[:args.limit // 4], yva[:args.limit // 4], mva[:args.limit // 4]
+    ntr = len(xtr)
+    steps_per_epoch = ntr // args.bs
+    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.wd)
+    sched = torch.optim.lr_scheduler.OneCycleLR(
+        opt, max_lr=args.lr, total_steps=args.epochs * steps_per_epoch, pct_start=0.15,
+        anneal_strategy="cos", div_factor=20.0, final_div_factor=100.0)
+    g = torch.Generator().manual_seed(args.seed)
+    start_epoch, elapsed = 0, 0.0
+    if args.resume and os.path.exists(ckpt):
+        st = torch.load(ckpt)
+        model.load_state_dict(st["model"])
+        opt.load_state_dict(st["opt"])
+        sched.load_state_dict(st["sched"])
+        g.set_state(st["gen"])
+        start_epoch, elapsed = st["epoch"], st["elapsed"]
+        log("resumed at epoch %d" % start_epoch, logf)
+    else:
+        log("start: arch=%s params=%d res=%d train=%d val=%d args=%s" % (
+            ARCH, nparams, args.res, ntr, len(xva), json.dumps(vars(args))), logf)
+
+    for ep in range(start_epoch, args.epochs):
+        t0 = time.time()
+        model.train()
+        perm = torch.randperm(ntr, generator=g)
+        tot, n = 0.0, 0
+        for k in range(steps_per_epoch):
+            idx = perm[k * args.bs:(k + 1) * args.bs]
+            x = to_input(augment(xtr[idx].float() / 255.0, g, args))
+            y = (ytr[idx] - common.AGE_MEAN) / common.AGE_STD
+            pred = model.forward_norm(x, mtr[idx])
+            loss = F.l1_loss(pred, y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            tot += loss.item() * len(idx)
+            n += len(idx)
+            if (k + 1) % 50 == 0:   # cheap progress note, overwritten (runs/progress.txt)
+                with open(os.path.join(common.RUNS, "progress.txt"), "w") as pf:
+                    pf.write("epoch %d step %d/%d train_l1_months %.2f elapsed_s %.0f\n" % (
+                        ep + 1, k + 1, steps_per_epoch, tot / n * common.AGE_STD, time.time() - t0))
+        ttrain = time.time() - t0
+        p = predict(model, xva, mva)
+        err = (p - yva).squeeze(1)
+        mae, rmse = err.abs().mean().item(), err.pow(2).mean().sqrt().item()
+        elapsed += time.time() - t0
+        torch.save({"model": model.state_dict(), "opt": opt.state_dict(),
+                    "sched": sched.state_dict(), "gen": g.get_state(), "epoch": ep + 1,
+                    "elapsed": elapsed, "args": vars(args), "arch": ARCH}, ckpt + ".tmp")
+        os.replace(ckpt + ".tmp", ckpt)
+        log("epoch %d/%d train_l1_months %.2f val_mae %.2f val_rmse %.2f lr %.2e "
+            "epoch_s %.0f (train %.0f) total_min %.1f" % (
+                ep + 1, args.epochs, tot / n * common.AGE_STD, mae, rmse,
+                sched.get_last_lr()[0], time.time() - t0, ttrain, elapsed / 60), logf)
+
+    hist, diff = export_onnx(model, args.res, args.out)
+    log("done: %d epochs in %.1f min; exported %s (%d bytes) ops=%s max|onnx-torch|=%.2e months" % (
+        args.epochs, elapsed / 60, args.out, os.path.getsize(args.out), hist, diff), logf)
+
+
+if __name__ == "__main__":
+    main()
