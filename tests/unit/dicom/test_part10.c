@@ -63,7 +63,7 @@ static void test_round_trip_pydicom_files(void **state)
     int tried = 0, same = 0;
     for (int i = 0; i < n; i++) {
         char path[512];
-        snprintf(path, sizeof path, "%s/%s", TEST_FILES, names[i]);
+        rn_format(path, sizeof path, "%s/%s", TEST_FILES, names[i]);
         RnError err = {0};
         RnDicomFile *f = rn_dicom_read_file(path, NULL, &err);
         if (!f)
@@ -174,7 +174,7 @@ static void test_reencode_uncompressed(void **state)
     int done = 0;
     for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
         char path[512];
-        snprintf(path, sizeof path, "%s/%s", TEST_FILES, files[i]);
+        rn_format(path, sizeof path, "%s/%s", TEST_FILES, files[i]);
         RnError err = {0};
         RnDicomFile *orig = rn_dicom_read_file(path, NULL, &err);
         if (!orig)
