@@ -37,6 +37,13 @@ int rn_net_cli_port(const char *s, bool allow_zero, int *out);
  * keyword (a return key), encoded in transfer syntax ts. */
 int rn_net_cli_identifier(const char *level, char *const *keys, size_t nkeys, const char *ts,
                           RnBuf *out, RnError *err);
+/* The common start of find, move and get: requests an association proposing
+ * the contexts of p (the model's first), checks the model was accepted and
+ * encodes the identifier in its transfer syntax. Errors are printed as
+ * "radnode CMD: ..."; returns NULL then. *pc gets the model's context. */
+RnAssoc *rn_net_cli_open_query(const char *cmd, const RnScuOptions *so, RnAssocParams *p,
+                               const char *model, const char *level, char *const *keys,
+                               size_t nkeys, uint8_t *pc, RnBuf *id);
 /* Prints an identifier, one "  Keyword (gggg,eeee): value" line per element. */
 int rn_net_cli_print_identifier(const uint8_t *data, size_t len, const char *ts, RnError *err);
 

@@ -109,21 +109,11 @@ int rn_cmd_find(int argc, char **argv)
     RnAssocParams p = {0};
     const char *ts[] = {RN_UID_EXPLICIT_VR_LE, RN_UID_IMPLICIT_VR_LE};
     rn_assoc_params_add_context(&p, model, ts, 2, NULL);
-    a = rn_assoc_request(&so, &p, NULL, &err);
+    uint8_t pc = 0;
+    a = rn_net_cli_open_query("find", &so, &p, model, level, keys, nkeys, &pc, &id);
     rn_assoc_params_clear(&p);
-    if (!a) {
-        fprintf(stderr, "radnode find: %s\n", err.message);
+    if (!a)
         goto out;
-    }
-    uint8_t pc = rn_assoc_find_context(a, model, NULL);
-    if (!pc) {
-        fprintf(stderr, "radnode find: peer did not accept %s\n", model);
-        goto out;
-    }
-    if (rn_net_cli_identifier(level, keys, nkeys, rn_assoc_context_ts(a, pc), &id, &err)) {
-        fprintf(stderr, "radnode find: %s\n", err.message);
-        goto out;
-    }
     uint16_t status = 0;
     if (rn_scu_find(a, model, id.data, id.len, NULL, on_response, &st, &status, &err)) {
         fprintf(stderr, "radnode find: %s\n", err.message);

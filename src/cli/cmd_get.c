@@ -158,21 +158,11 @@ int rn_cmd_get(int argc, char **argv)
     const char *uid;
     for (size_t i = 0; p.context_count < RN_PC_MAX && (uid = rn_net_storage_class_at(i)); i++)
         add_storage(&p, uid);
-    a = rn_assoc_request(&so, &p, NULL, &err);
+    uint8_t pc = 0;
+    a = rn_net_cli_open_query("get", &so, &p, model, level, keys, nkeys, &pc, &id);
     rn_assoc_params_clear(&p);
-    if (!a) {
-        fprintf(stderr, "radnode get: %s\n", err.message);
+    if (!a)
         goto out;
-    }
-    uint8_t pc = rn_assoc_find_context(a, model, NULL);
-    if (!pc) {
-        fprintf(stderr, "radnode get: peer did not accept %s\n", model);
-        goto out;
-    }
-    if (rn_net_cli_identifier(level, keys, nkeys, rn_assoc_context_ts(a, pc), &id, &err)) {
-        fprintf(stderr, "radnode get: %s\n", err.message);
-        goto out;
-    }
     RnStoreHandler h = rn_store_dir_handler(sd);
     uint16_t status = 0;
     if (rn_scu_get(a, model, id.data, id.len, NULL, &h, on_response, &st, &status, &err)) {

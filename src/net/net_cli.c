@@ -130,6 +130,30 @@ RnTlsContext *rn_net_cli_tls(const RnNetCliOptions *o, bool server, RnError *err
     return rn_tls_context_create(&o->tls_cfg, server, err);
 }
 
+RnAssoc *rn_net_cli_open_query(const char *cmd, const RnScuOptions *so, RnAssocParams *p,
+                               const char *model, const char *level, char *const *keys,
+                               size_t nkeys, uint8_t *pc, RnBuf *id)
+{
+    RnError err = {0};
+    RnAssoc *a = rn_assoc_request(so, p, NULL, &err);
+    if (!a) {
+        fprintf(stderr, "radnode %s: %s\n", cmd, err.message);
+        return NULL;
+    }
+    *pc = rn_assoc_find_context(a, model, NULL);
+    if (!*pc) {
+        fprintf(stderr, "radnode %s: peer did not accept %s\n", cmd, model);
+        rn_assoc_abort(a);
+        return NULL;
+    }
+    if (rn_net_cli_identifier(level, keys, nkeys, rn_assoc_context_ts(a, *pc), id, &err)) {
+        fprintf(stderr, "radnode %s: %s\n", cmd, err.message);
+        rn_assoc_abort(a);
+        return NULL;
+    }
+    return a;
+}
+
 void rn_net_cli_scu(const RnNetCliOptions *o, const char *host, int port, RnTlsContext *tls,
                     RnScuOptions *out)
 {

@@ -190,6 +190,8 @@ int main(int argc, char **argv)
 }
 EOF
 LIBS="$(pkg-config --libs libturbojpeg libjpeg libopenjp2 zlib openssl sqlite3 libmicrohttpd jansson openblas cairo libpng 2>/dev/null) -lcharls -lpthread -lm"
+# The library of a sanitizer build needs the sanitizer runtimes at link time.
+grep -q '^RN_SANITIZE:BOOL=ON' "$BUILD/CMakeCache.txt" 2>/dev/null && LIBS="-fsanitize=address,undefined $LIBS"
 if [ -f "$BUILD/librn.a" ] && cc -std=c11 -D_GNU_SOURCE -I"$SRC/include" rle_encode.c "$BUILD/librn.a" $LIBS -o rle_encode 2>cc.txt; then
     for s in $SOURCES; do
         b=$(basename "$s" .dcm)

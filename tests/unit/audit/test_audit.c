@@ -282,22 +282,26 @@ static void test_tls_spool_across_outage(void **state)
           "ctx.load_cert_chain(sys.argv[2], sys.argv[3])\n"
           "srv = socket.socket(); srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
           "srv.bind(('127.0.0.1', int(sys.argv[1]))); srv.listen(4)\n"
-          "while True:\n"
-          "    c, _ = srv.accept()\n"
+          "import threading\n"
+          "lock = threading.Lock()\n"
+          "def serve(c):\n"
           "    try:\n"
           "        s = ctx.wrap_socket(c, server_side=True)\n"
           "        while True:\n"
           "            d = s.recv(65536)\n"
           "            if not d: break\n"
-          "            with open(sys.argv[4], 'ab') as f: f.write(d)\n"
-          "    except Exception:\n"
-          "        pass\n"
-          "    c.close()\n",
+          "            with lock, open(sys.argv[4], 'ab') as f: f.write(d)\n"
+          "    except Exception as e:\n"
+          "        sys.stderr.write('server: %r\\n' % e)\n"
+          "    c.close()\n"
+          "while True:\n"
+          "    c, _ = srv.accept()\n"
+          "    threading.Thread(target=serve, args=(c,), daemon=True).start()\n",
           pyf);
     fclose(pyf);
     snprintf(cmd, sizeof cmd,
-             "python3 '%s' %d '%s' '%s' '%s' </dev/null >/dev/null 2>&1 & echo $! > '%s'", py,
-             port, crt, key, got, pidf);
+             "python3 '%s' %d '%s' '%s' '%s' </dev/null >/dev/null 2>>'%s.err' & echo $! > '%s'", py,
+             port, crt, key, got, got, pidf);
     assert_int_equal(system(cmd), 0);
     assert_int_equal(rn_audit_trail_flush(t, 30, &err), 0);
     assert_int_equal(rn_audit_trail_pending(t), 0);
