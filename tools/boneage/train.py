@@ -113,7 +113,7 @@ def export_onnx(model, res, path):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--res", type=int, default=common.RES)
-    ap.add_argument("--epochs", type=int, default=14)
+    ap.add_argument("--epochs", type=int, default=8)
     ap.add_argument("--bs", type=int, default=32)
     ap.add_argument("--lr", type=float, default=3e-3)
     ap.add_argument("--wd", type=float, default=1e-4)
