@@ -17,6 +17,14 @@
  * destinations (guarded by Node.cfg_lock).
  */
 #include "node/node_internal.h"
+
+#if defined(__SANITIZE_ADDRESS__)
+#define RN_ASAN_BUILD 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define RN_ASAN_BUILD 1
+#endif
+#endif
 #include "radnode/hl7.h"
 
 #include <dirent.h>
@@ -372,8 +380,13 @@ static int run_analysis(Node *n, const RnJob *job, const char *dir, char *why, s
     pid_t pid = fork();
     if (pid == 0) {
         /* Child: only async-signal-safe calls until exec. */
+#ifndef RN_ASAN_BUILD
+        /* Under AddressSanitizer the shadow memory reservation (terabytes of
+         * address space) cannot live with an address-space limit, so sanitizer
+         * builds run analyses without it (time limits still apply). */
         struct rlimit as = {(rlim_t)n->cfg.job_memory_mb << 20, (rlim_t)n->cfg.job_memory_mb << 20};
         setrlimit(RLIMIT_AS, &as);
+#endif
         struct rlimit cpu = {(rlim_t)n->cfg.job_timeout * 2, (rlim_t)n->cfg.job_timeout * 2 + 5};
         setrlimit(RLIMIT_CPU, &cpu);
         struct rlimit core = {0, 0};
