@@ -37,6 +37,13 @@ int rn_net_cli_port(const char *s, bool allow_zero, int *out);
  * keyword (a return key), encoded in transfer syntax ts. */
 int rn_net_cli_identifier(const char *level, char *const *keys, size_t nkeys, const char *ts,
                           RnBuf *out, RnError *err);
+/* Consumes an argument every query/retrieve command shares: --patient or
+ * --study (information model), -L/--level LEVEL, -k/--key KEY=VALUE (appended
+ * to keys, which has room for argc entries) and the positional HOST PORT
+ * (into pos[2]). Returns true when argv[*i] was one of them (*i advanced past
+ * a value it took). */
+bool rn_net_cli_query_arg(int argc, char **argv, int *i, const char *pos[2], int *npos,
+                          const char **level, bool *patient_root, char **keys, size_t *nkeys);
 /* The common start of find, move and get: requests an association proposing
  * the contexts of p (the model's first), checks the model was accepted and
  * encodes the identifier in its transfer syntax. Errors are printed as

@@ -69,20 +69,12 @@ int rn_cmd_find(int argc, char **argv)
             usage();
             free(keys);
             return 0;
-        } else if (!strcmp(a, "--patient")) {
-            patient_root = true;
-        } else if (!strcmp(a, "--study")) {
-            patient_root = false;
-        } else if ((!strcmp(a, "-L") || !strcmp(a, "--level")) && v) {
-            level = v;
-            i++;
-        } else if ((!strcmp(a, "-k") || !strcmp(a, "--key")) && v) {
-            keys[nkeys++] = argv[++i];
+        } else if (rn_net_cli_query_arg(argc, argv, &i, pos, &npos, &level, &patient_root, keys,
+                                        &nkeys)) {
+            continue;
         } else if (!strcmp(a, "--limit") && v) {
             st.limit = (size_t)atol(v);
             i++;
-        } else if (a[0] != '-' && npos < 2) {
-            pos[npos++] = a;
         } else {
             fprintf(stderr, "radnode find: bad argument '%s'\n", a);
             free(keys);

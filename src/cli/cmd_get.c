@@ -106,22 +106,14 @@ int rn_cmd_get(int argc, char **argv)
             usage();
             rc = 0;
             goto done_args;
-        } else if (!strcmp(a, "--patient")) {
-            patient_root = true;
-        } else if (!strcmp(a, "--study")) {
-            patient_root = false;
-        } else if ((!strcmp(a, "-L") || !strcmp(a, "--level")) && v) {
-            level = v;
-            i++;
-        } else if ((!strcmp(a, "-k") || !strcmp(a, "--key")) && v) {
-            keys[nkeys++] = argv[++i];
+        } else if (rn_net_cli_query_arg(argc, argv, &i, pos, &npos, &level, &patient_root, keys,
+                                        &nkeys)) {
+            continue;
         } else if (!strcmp(a, "--dir") && v) {
             dir = v;
             i++;
         } else if (!strcmp(a, "--sop-class") && v) {
             extra[nextra++] = argv[++i];
-        } else if (a[0] != '-' && npos < 2) {
-            pos[npos++] = a;
         } else {
             fprintf(stderr, "radnode get: bad argument '%s'\n", a);
             goto done_args;

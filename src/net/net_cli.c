@@ -130,6 +130,25 @@ RnTlsContext *rn_net_cli_tls(const RnNetCliOptions *o, bool server, RnError *err
     return rn_tls_context_create(&o->tls_cfg, server, err);
 }
 
+bool rn_net_cli_query_arg(int argc, char **argv, int *i, const char *pos[2], int *npos,
+                          const char **level, bool *patient_root, char **keys, size_t *nkeys)
+{
+    const char *a = argv[*i], *v = *i + 1 < argc ? argv[*i + 1] : NULL;
+    if (!strcmp(a, "--patient") || !strcmp(a, "--study")) {
+        *patient_root = !strcmp(a, "--patient");
+    } else if ((!strcmp(a, "-L") || !strcmp(a, "--level")) && v) {
+        *level = v;
+        (*i)++;
+    } else if ((!strcmp(a, "-k") || !strcmp(a, "--key")) && v) {
+        keys[(*nkeys)++] = argv[++(*i)];
+    } else if (a[0] != '-' && *npos < 2) {
+        pos[(*npos)++] = a;
+    } else {
+        return false;
+    }
+    return true;
+}
+
 RnAssoc *rn_net_cli_open_query(const char *cmd, const RnScuOptions *so, RnAssocParams *p,
                                const char *model, const char *level, char *const *keys,
                                size_t nkeys, uint8_t *pc, RnBuf *id)
