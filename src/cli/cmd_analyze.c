@@ -6,7 +6,10 @@
  * module builds (include/radnode/report.h: SR, Secondary Capture, PDF, Key
  * Object Selection, HL7 ORU^R01) is written into DIR as a Part 10 file in
  * Explicit VR Little Endian (PS3.10) or as HL7 text. With --json, one line of
- * findings per analysed group goes to stdout. With --findings FILE the
+ * findings per analysed group goes to stdout. --prior FILE|DIR (repeatable)
+ * names the files of an earlier study of the same patient, handed to the
+ * analyzer as its prior (lungct: follow-up, volume doubling time); the prior's
+ * files are compared, not reported on. With --findings FILE the
  * analyzer is skipped and the given findings are applied to the inputs: the
  * way to re-issue or check results from stored findings.
  */
@@ -28,7 +31,7 @@ static int usage(void)
             "usage: radnode analyze FILE|DIR... --out DIR [--json] [--analyzer NAME]\n"
             "       [--lang en|zh] [--findings FILE.json] [--objects sr,sc,pdf,kos,hl7]\n"
             "       [--institution NAME] [--station AE] [--charset 'ISO_IR 192'|GB18030]\n"
-            "       [--datetime YYYYMMDDHHMMSS] [--models DIR]\n");
+            "       [--datetime YYYYMMDDHHMMSS] [--models DIR] [--prior FILE|DIR]...\n");
     return 2;
 }
 
@@ -47,6 +50,15 @@ static int push_path(PathList *l, const char *p)
     l->paths = g;
     l->paths[l->count] = strdup(p);
     return l->paths[l->count++] ? 0 : -1;
+}
+
+static void path_list_free(PathList *l)
+{
+    for (size_t i = 0; i < l->count; i++)
+        free(l->paths[i]);
+    free(l->paths);
+    l->paths = NULL;
+    l->count = 0;
 }
 
 static int cmp_path(const void *a, const void *b)
@@ -151,7 +163,7 @@ int rn_cmd_analyze(int argc, char **argv)
     const char *out = NULL, *analyzer = NULL, *findings_path = NULL, *models = "models";
     bool json = false;
     RnReportOptions ro = {0};
-    PathList inputs = {0};
+    PathList inputs = {0}, priors = {0};
     int status = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -166,7 +178,10 @@ int rn_cmd_analyze(int argc, char **argv)
         else if (!strcmp(a, "--charset") && has) ro.charset = argv[++i];
         else if (!strcmp(a, "--datetime") && has) ro.content_datetime = argv[++i];
         else if (!strcmp(a, "--models") && has) models = argv[++i];
-        else if (!strcmp(a, "--objects") && has) {
+        else if (!strcmp(a, "--prior") && has) {
+            if (walk(argv[++i], &priors, 0))
+                status = 1;
+        } else if (!strcmp(a, "--objects") && has) {
             ro.objects = parse_objects(argv[++i]);
             if (!ro.objects)
                 return usage();
@@ -177,9 +192,8 @@ int rn_cmd_analyze(int argc, char **argv)
         }
     }
     if (!out || !inputs.count) {
-        for (size_t i = 0; i < inputs.count; i++)
-            free(inputs.paths[i]);
-        free(inputs.paths);
+        path_list_free(&inputs);
+        path_list_free(&priors);
         return usage();
     }
     if (ro.language && strcmp(ro.language, "en") && strcmp(ro.language, "zh")) {
@@ -200,6 +214,8 @@ int rn_cmd_analyze(int argc, char **argv)
         return 2;
     }
     qsort(inputs.paths, inputs.count, sizeof *inputs.paths, cmp_path);
+    if (priors.count)
+        qsort(priors.paths, priors.count, sizeof *priors.paths, cmp_path);
 
     /* Read the inputs and group them by series (with --findings: one group). */
     Group *groups = NULL;
@@ -265,7 +281,9 @@ int rn_cmd_analyze(int argc, char **argv)
                 continue;
             }
             RnAnalysisInput in = {.study_uid = g->study, .paths = g->paths, .count = g->count,
-                                  .models_dir = models, .threads = 2};
+                                  .prior_paths = (const char *const *)priors.paths,
+                                  .prior_count = priors.count, .models_dir = models,
+                                  .threads = 2};
             RnError err = {0};
             findings = a->run(&in, &err);
             if (!findings) {
@@ -294,9 +312,8 @@ int rn_cmd_analyze(int argc, char **argv)
         free(groups[k].paths);
     }
     free(groups);
-    for (size_t i = 0; i < inputs.count; i++)
-        free(inputs.paths[i]);
-    free(inputs.paths);
+    path_list_free(&inputs);
+    path_list_free(&priors);
     json_decref(given);
     return status;
 }

@@ -27,7 +27,7 @@ DATA = os.environ.get("BONEAGE_DATA",
                                                    "boneage-rsna-299px")))
 FULLRES = os.path.abspath(os.path.join(DATA, "..", "boneage-rsna-fullres"))
 CACHE = os.path.join(HERE, "cache")
-RUNS = os.path.join(HERE, "runs")
+RUNS = os.environ.get("BONEAGE_RUNS", os.path.join(HERE, "runs"))
 SPLIT_CSV = os.path.join(HERE, "split.csv")
 MODELS = os.path.join(REPO, "models")
 

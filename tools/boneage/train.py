@@ -33,6 +33,18 @@ def log(msg, path):
         f.write(line + "\n")
 
 
+def load_pack(path, device):
+    """Training fold from pack_jpeg.py (re-encoded JPEGs), decoded once; no validation fold."""
+    import io
+    from PIL import Image
+    d = np.load(path)
+    off, blob = d["offsets"], d["jpeg"]
+    imgs = np.stack([np.asarray(Image.open(io.BytesIO(blob[off[k]:off[k + 1]].tobytes())).convert("L"))
+                     for k in range(len(off) - 1)])
+    t = lambda a: torch.from_numpy(np.ascontiguousarray(a)).unsqueeze(1).to(device)
+    return {"train": (t(imgs), t(d["ages"].astype(np.float32)), t(d["male"].astype(np.float32)))}
+
+
 def load_data(res):
     p = os.path.join(common.CACHE, "res%d.npz" % res)
     if not os.path.exists(p):
@@ -53,18 +65,19 @@ def load_data(res):
 def augment(x01, g, args):
     """x01: float [B,1,R,R] in 0..1. Random rotation, scale, shift (one affine warp, bilinear,
     black outside), then brightness/contrast/gamma. No flip (the C pipeline mirrors right hands)."""
-    b = x01.shape[0]
-    ang = (torch.rand(b, generator=g) * 2 - 1) * math.radians(args.rot)
-    sc = 1.0 + (torch.rand(b, generator=g) * 2 - 1) * args.scale
-    tx = (torch.rand(b, generator=g) * 2 - 1) * args.shift * 2   # grid units: 2 = full width
-    ty = (torch.rand(b, generator=g) * 2 - 1) * args.shift * 2
+    b, dev = x01.shape[0], x01.device
+    r = lambda *shape: torch.rand(*shape, generator=g, device=dev)
+    ang = (r(b) * 2 - 1) * math.radians(args.rot)
+    sc = 1.0 + (r(b) * 2 - 1) * args.scale
+    tx = (r(b) * 2 - 1) * args.shift * 2   # grid units: 2 = full width
+    ty = (r(b) * 2 - 1) * args.shift * 2
     cos, sin = torch.cos(ang) / sc, torch.sin(ang) / sc
     theta = torch.stack([torch.stack([cos, -sin, tx], 1), torch.stack([sin, cos, ty], 1)], 1)
     grid = F.affine_grid(theta, list(x01.shape), align_corners=False)
     x = F.grid_sample(x01, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
-    c = 1.0 + (torch.rand(b, 1, 1, 1, generator=g) * 2 - 1) * args.contrast
-    br = (torch.rand(b, 1, 1, 1, generator=g) * 2 - 1) * args.brightness
-    gam = torch.exp((torch.rand(b, 1, 1, 1, generator=g) * 2 - 1) * math.log(1.0 + args.gamma))
+    c = 1.0 + (r(b, 1, 1, 1) * 2 - 1) * args.contrast
+    br = (r(b, 1, 1, 1) * 2 - 1) * args.brightness
+    gam = torch.exp((r(b, 1, 1, 1) * 2 - 1) * math.log(1.0 + args.gamma))
     x = x.clamp(0, 1) ** gam
     x = ((x - 0.5) * c + 0.5 + br).clamp(0, 1)
     return x
@@ -90,7 +103,10 @@ def export_onnx(model, res, path):
     model = model.eval().to(memory_format=torch.contiguous_format)
     img = torch.zeros(1, 1, res, res)
     male = torch.ones(1, 1)
-    torch.onnx.export(model, (img, male), path, opset_version=13,
+    kw = {}
+    if int(torch.__version__.split(".")[0]) >= 2:
+        kw["dynamo"] = False      # the TorchScript exporter, as with Debian's torch 1.13
+    torch.onnx.export(model, (img, male), path, opset_version=13, **kw,
                       input_names=["image", "male"], output_names=["boneage_months"],
                       dynamic_axes={"image": {0: "N"}, "male": {0: "N"}, "boneage_months": {0: "N"}})
     import onnx
@@ -110,6 +126,15 @@ def export_onnx(model, res, path):
     return hist, diff
 
 
+def save_weights(model, args, epoch):
+    """Weights only (no optimizer state): small enough to travel back from a lent GPU machine;
+    `--export-only` reads it when copied to runs/last.pt."""
+    p = os.path.join(common.RUNS, "weights.pt")
+    torch.save({"model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+                "args": vars(args), "arch": ARCH, "epoch": epoch}, p + ".tmp")
+    os.replace(p + ".tmp", p)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--res", type=int, default=common.RES)
@@ -126,6 +151,13 @@ def main():
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--limit", type=int, default=0, help="debug: train on the first N images only")
+    ap.add_argument("--device", default="cpu", help="cpu or cuda")
+    ap.add_argument("--pack", default="", help="train from a pack_jpeg.py file (no validation)")
+    ap.add_argument("--budget-min", type=float, default=0.0,
+                    help="instead of --epochs: as many epochs as fit in this many minutes, "
+                         "measured on one throw-away calibration epoch before training")
+    ap.add_argument("--bf16", action="store_true", help="bf16 autocast (cuda)")
+    ap.add_argument("--arch", default="", help="JSON overriding ARCH (widths, blocks, stem)")
     ap.add_argument("--resume", action="store_true")
     ap.add_argument("--export-only", action="store_true")
     ap.add_argument("--out", default=os.path.join(common.MODELS, "boneage-v1.onnx"))
@@ -133,6 +165,8 @@ def main():
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
+    if args.arch:
+        ARCH.update({k: tuple(v) for k, v in json.loads(args.arch).items()})
     os.makedirs(common.RUNS, exist_ok=True)
     logf = os.path.join(common.RUNS, "train.log")
     ckpt = os.path.join(common.RUNS, "last.pt")
@@ -141,28 +175,68 @@ def main():
     nparams = sum(p.numel() for p in model.parameters())
 
     if args.export_only:
-        st = torch.load(ckpt)
+        st = torch.load(ckpt, map_location="cpu")
+        if "arch" in st:
+            ARCH.update({k: tuple(v) for k, v in st["arch"].items()})
+            model = BoneAgeNet(**ARCH)
         model.load_state_dict(st["model"])
         hist, diff = export_onnx(model, st["args"]["res"], args.out)
         log("exported %s ops=%s max|onnx-torch|=%.2e months" % (args.out, hist, diff), logf)
         return
 
-    data = load_data(args.res)
+    dev = torch.device(args.device)
+    data = load_pack(args.pack, dev) if args.pack else load_data(args.res)
     xtr, ytr, mtr = data["train"]
-    xva, yva, mva = data["val"]
+    xva, yva, mva = data["val"] if "val" in data else (None, None, None)
+    model = model.to(dev)
     if args.limit:
         xtr, ytr, mtr = xtr[:args.limit], ytr[:args.limit], mtr[:args.limit]
-        xva, yva, mva = xva[:args.limit // 4], yva[:args.limit // 4], mva[:args.limit // 4]
+        if xva is not None:
+            xva, yva, mva = xva[:args.limit // 4], yva[:args.limit // 4], mva[:args.limit // 4]
     ntr = len(xtr)
     steps_per_epoch = ntr // args.bs
+
+    def train_step(model, opt, idx, g):
+        x = to_input(augment(xtr[idx].float() / 255.0, g, args))
+        y = (ytr[idx] - common.AGE_MEAN) / common.AGE_STD
+        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=args.bf16):
+            pred = model.forward_norm(x, mtr[idx])
+        loss = F.l1_loss(pred.float(), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        return loss
+
+    if args.budget_min > 0 and not args.resume:
+        # calibration: one epoch on a throw-away copy, timed; then the fixed schedule is set
+        # from the time budget alone (nothing here looks at validation data)
+        import copy
+        cm = copy.deepcopy(model)
+        co = torch.optim.AdamW(cm.parameters(), lr=args.lr / 20)
+        cg = torch.Generator(device=dev).manual_seed(args.seed + 1)
+        cperm = torch.randperm(ntr, generator=cg, device=dev)
+        for k in range(steps_per_epoch):        # first pass warms up kernels
+            train_step(cm, co, cperm[k * args.bs:(k + 1) * args.bs], cg)
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
+        t0 = time.time()
+        for k in range(steps_per_epoch):
+            train_step(cm, co, cperm[k * args.bs:(k + 1) * args.bs], cg)
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
+        tep = time.time() - t0
+        args.epochs = max(1, int(args.budget_min * 60 / (tep * 1.04)))
+        log("calibration: %.2f s/epoch -> %d epochs in %.1f min" % (tep, args.epochs,
+                                                                     args.budget_min), logf)
+        del cm, co
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.wd)
     sched = torch.optim.lr_scheduler.OneCycleLR(
         opt, max_lr=args.lr, total_steps=args.epochs * steps_per_epoch, pct_start=0.15,
         anneal_strategy="cos", div_factor=20.0, final_div_factor=100.0)
-    g = torch.Generator().manual_seed(args.seed)
+    g = torch.Generator(device=dev).manual_seed(args.seed)
     start_epoch, elapsed = 0, 0.0
     if args.resume and os.path.exists(ckpt):
-        st = torch.load(ckpt)
+        st = torch.load(ckpt, map_location=dev)
         model.load_state_dict(st["model"])
         opt.load_state_dict(st["opt"])
         sched.load_state_dict(st["sched"])
@@ -171,43 +245,43 @@ def main():
         log("resumed at epoch %d" % start_epoch, logf)
     else:
         log("start: arch=%s params=%d res=%d train=%d val=%d args=%s" % (
-            ARCH, nparams, args.res, ntr, len(xva), json.dumps(vars(args))), logf)
+            ARCH, nparams, args.res, ntr, 0 if xva is None else len(xva), json.dumps(vars(args))), logf)
 
     for ep in range(start_epoch, args.epochs):
         t0 = time.time()
         model.train()
-        perm = torch.randperm(ntr, generator=g)
+        perm = torch.randperm(ntr, generator=g, device=dev)
         tot, n = 0.0, 0
         for k in range(steps_per_epoch):
             idx = perm[k * args.bs:(k + 1) * args.bs]
-            x = to_input(augment(xtr[idx].float() / 255.0, g, args))
-            y = (ytr[idx] - common.AGE_MEAN) / common.AGE_STD
-            pred = model.forward_norm(x, mtr[idx])
-            loss = F.l1_loss(pred, y)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+            loss = train_step(model, opt, idx, g)
             sched.step()
-            tot += loss.item() * len(idx)
+            tot += loss.detach() * len(idx)   # stays on the device: no sync per step
             n += len(idx)
-            if (k + 1) % 50 == 0:   # cheap progress note, overwritten (runs/progress.txt)
+            if dev.type == "cpu" and (k + 1) % 50 == 0:   # cheap progress note, overwritten (runs/progress.txt)
                 with open(os.path.join(common.RUNS, "progress.txt"), "w") as pf:
                     pf.write("epoch %d step %d/%d train_l1_months %.2f elapsed_s %.0f\n" % (
                         ep + 1, k + 1, steps_per_epoch, tot / n * common.AGE_STD, time.time() - t0))
+        tot = float(tot)
         ttrain = time.time() - t0
-        p = predict(model, xva, mva)
-        err = (p - yva).squeeze(1)
-        mae, rmse = err.abs().mean().item(), err.pow(2).mean().sqrt().item()
+        mae = rmse = float("nan")
+        if xva is not None:
+            p = predict(model, xva, mva)
+            err = (p - yva).squeeze(1)
+            mae, rmse = err.abs().mean().item(), err.pow(2).mean().sqrt().item()
         elapsed += time.time() - t0
-        torch.save({"model": model.state_dict(), "opt": opt.state_dict(),
-                    "sched": sched.state_dict(), "gen": g.get_state(), "epoch": ep + 1,
-                    "elapsed": elapsed, "args": vars(args), "arch": ARCH}, ckpt + ".tmp")
-        os.replace(ckpt + ".tmp", ckpt)
+        if dev.type == "cpu":   # resumable checkpoint (CPU runs are long and get interrupted)
+            torch.save({"model": model.state_dict(), "opt": opt.state_dict(),
+                        "sched": sched.state_dict(), "gen": g.get_state(), "epoch": ep + 1,
+                        "elapsed": elapsed, "args": vars(args), "arch": ARCH}, ckpt + ".tmp")
+            os.replace(ckpt + ".tmp", ckpt)
+        save_weights(model, args, ep + 1)
         log("epoch %d/%d train_l1_months %.2f val_mae %.2f val_rmse %.2f lr %.2e "
             "epoch_s %.0f (train %.0f) total_min %.1f" % (
                 ep + 1, args.epochs, tot / n * common.AGE_STD, mae, rmse,
                 sched.get_last_lr()[0], time.time() - t0, ttrain, elapsed / 60), logf)
 
+    model = model.cpu().float()
     hist, diff = export_onnx(model, args.res, args.out)
     log("done: %d epochs in %.1f min; exported %s (%d bytes) ops=%s max|onnx-torch|=%.2e months" % (
         args.epochs, elapsed / 60, args.out, os.path.getsize(args.out), hist, diff), logf)
