@@ -1,9 +1,10 @@
 /*
- * Compute kernels of the nn module: convolution (im2col + OpenBLAS sgemm, a
- * direct path for 1x1 without padding and for depthwise), transposed
- * convolution (sgemm + col2im), max/average pooling, fused activations, and
- * the small worker pool that spreads independent channels over threads.
- * Everything works on 1 to 3 spatial dimensions seen as (D, H, W).
+ * Compute kernels of the nn module: convolution (the direct AVX2 kernel of
+ * conv_direct.c when the CPU has it; otherwise im2col + GEMM, with direct loops
+ * for 1x1 without padding and for depthwise), transposed convolution (GEMM +
+ * col2im), max/average pooling, fused activations, and the small worker pool
+ * that spreads independent tasks over threads. Everything works on 1 to 3
+ * spatial dimensions seen as (D, H, W).
  *
  * Determinism: every output element is computed by exactly one task in a fixed
  * order, and OpenBLAS partitions sgemm over M/N (never K), so results do not
@@ -13,7 +14,6 @@
  */
 #include "nn/nn_internal.h"
 
-#include <cblas.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -256,6 +256,14 @@ typedef struct DwCtx {
     float a, bb;
 } DwCtx;
 
+/* One kernel tap over the valid outputs [lo, hi) of a row; inlined with a
+ * constant stride so that the loop vectorizes. */
+static inline void dw_row(float *d, const float *s, float wv, int64_t lo, int64_t hi, int64_t st)
+{
+    for (int64_t ox = lo; ox < hi; ox++)
+        d[ox] += wv * s[ox * st];
+}
+
 NN_HOT static void depthwise_task(void *vctx, int64_t i)
 {
     const DwCtx *cx = vctx;
@@ -267,6 +275,12 @@ NN_HOT static void depthwise_task(void *vctx, int64_t i)
     const float *x = cx->x + i * isz, *w = cx->w + c * kvol;
     float *y = cx->y + i * osz;
     float bv = cx->b ? cx->b[c] : 0.0f;
+    const int64_t sx = g->stride[2];
+    /* the valid output range of each x tap, once (it does not depend on the row) */
+    int64_t rlo[16], rhi[16];
+    int nk = g->k[2] <= 16 ? (int)g->k[2] : 0;
+    for (int kx = 0; kx < nk; kx++)
+        valid_range(g->out[2], g->in[2], sx, g->pad[2], kx * g->dil[2], &rlo[kx], &rhi[kx]);
     for (int64_t k = 0; k < osz; k++)
         y[k] = bv;
     for (int64_t oz = 0; oz < g->out[0]; oz++)
@@ -284,16 +298,17 @@ NN_HOT static void depthwise_task(void *vctx, int64_t i)
                     for (int64_t kx = 0; kx < g->k[2]; kx++) {
                         float wv = w[(kz * g->k[1] + ky) * g->k[2] + kx];
                         int64_t lo, hi, off = kx * g->dil[2] - g->pad[2];
-                        valid_range(g->out[2], g->in[2], g->stride[2], g->pad[2],
-                                    kx * g->dil[2], &lo, &hi);
-                        if (g->stride[2] == 1) {
-                            const float *sp = s + off;
-                            for (int64_t ox = lo; ox < hi; ox++)
-                                d[ox] += wv * sp[ox];
-                        } else {
-                            for (int64_t ox = lo; ox < hi; ox++)
-                                d[ox] += wv * s[ox * g->stride[2] + off];
-                        }
+                        if (kx < nk)
+                            lo = rlo[kx], hi = rhi[kx];
+                        else
+                            valid_range(g->out[2], g->in[2], sx, g->pad[2], kx * g->dil[2], &lo,
+                                        &hi);
+                        if (sx == 1)
+                            dw_row(d, s + off, wv, lo, hi, 1);
+                        else if (sx == 2)
+                            dw_row(d, s + off, wv, lo, hi, 2);
+                        else
+                            dw_row(d, s + off, wv, lo, hi, sx);
                     }
                 }
             }
@@ -308,6 +323,9 @@ int nn_conv(RnNnModel *m, const NnConvGeom *g, const float *x, const float *w, c
     int64_t cg = g->c / g->group, ocg = g->oc / g->group, K = cg * kvol;
     int64_t osz = g->out[0] * g->out[1] * g->out[2];
     int64_t isz = g->in[0] * g->in[1] * g->in[2];
+    int rc = nn_conv_direct(m, g, x, w, b, y, act, a, bb, err);
+    if (rc != 0)
+        return rc < 0 ? rc : 0;
     if (g->group == g->c && g->oc == g->c && g->group > 1) {
         DwCtx c = {g, x, w, b, y, act, a, bb};
         nn_parallel_for(m->pool, g->n * g->c, depthwise_task, &c);
@@ -330,8 +348,7 @@ int nn_conv(RnNnModel *m, const NnConvGeom *g, const float *x, const float *w, c
                 nn_parallel_for(m->pool, cg, im2col_task, &c);
                 bm = col;
             }
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)ocg, (int)osz, (int)K,
-                        1.0f, w + gi * ocg * K, (int)K, bm, (int)osz, 0.0f, yg, (int)osz);
+            nn_sgemm(m, 0, 0, ocg, osz, K, 1.0f, w + gi * ocg * K, K, bm, osz, 0.0f, yg, osz);
         }
     epilogue(m, y, b, g->n, g->oc, osz, act, a, bb);
     return 0;
@@ -393,8 +410,7 @@ int nn_conv_transpose(RnNnModel *m, const NnConvGeom *g, const float *x, const f
         for (int64_t gi = 0; gi < g->group; gi++) {
             const float *xg = x + (n * g->c + gi * cg) * isz;
             const float *wg = w + gi * cg * ocg * kvol;
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)(ocg * kvol), (int)isz,
-                        (int)cg, 1.0f, wg, (int)(ocg * kvol), xg, (int)isz, 0.0f, col, (int)isz);
+            nn_sgemm(m, 1, 0, ocg * kvol, isz, cg, 1.0f, wg, ocg * kvol, xg, isz, 0.0f, col, isz);
             Col2ImCtx c = {g, col, y + (n * g->oc + gi * ocg) * osz};
             nn_parallel_for(m->pool, ocg, col2im_task, &c);
         }
@@ -411,6 +427,46 @@ typedef struct PoolCtx {
     int is_max, include_pad;
 } PoolCtx;
 
+/* Window of output o along one axis, clipped to the input: first tap lo, tap
+ * count n (step dil), and the count with padding for count_include_pad. */
+static inline void pool_window(const NnConvGeom *g, int d, int64_t o, int64_t *lo, int64_t *n,
+                        int64_t *padded)
+{
+    int64_t s = o * g->stride[d] - g->pad[d];
+    int64_t e = s + (g->k[d] - 1) * g->dil[d] + 1;
+    int64_t pe = e < g->in[d] + g->pad_end[d] ? e : g->in[d] + g->pad_end[d];
+    *padded = pe - s;
+    int64_t first = s;
+    int64_t last = e < g->in[d] ? e : g->in[d]; /* exclusive */
+    if (g->dil[d] == 1) { /* the common case, without divisions */
+        first = first < 0 ? 0 : first;
+        *lo = first;
+        *n = first < last ? last - first : 0;
+        return;
+    }
+    if (first < 0)
+        first += (-first + g->dil[d] - 1) / g->dil[d] * g->dil[d];
+    *lo = first;
+    *n = first < last ? (last - first + g->dil[d] - 1) / g->dil[d] : 0;
+}
+
+/* One window row into the outputs [xa, xb) of a row whose windows lie inside
+ * the input along x. Inlined with a constant stride so the loop vectorizes;
+ * max is written v > acc ? v : acc (maxps), in the same tap order as the
+ * scalar border code, so results do not depend on which path computed them. */
+static inline void pool_row(float *acc, const float *p, int64_t xa, int64_t xb, int64_t sx,
+                            int is_max)
+{
+    if (is_max)
+        for (int64_t ox = xa; ox < xb; ox++) {
+            float v = p[ox * sx];
+            acc[ox] = v > acc[ox] ? v : acc[ox];
+        }
+    else
+        for (int64_t ox = xa; ox < xb; ox++)
+            acc[ox] += p[ox * sx];
+}
+
 NN_HOT static void pool_task(void *vctx, int64_t i)
 {
     const PoolCtx *cx = vctx;
@@ -419,46 +475,77 @@ NN_HOT static void pool_task(void *vctx, int64_t i)
     int64_t osz = g->out[0] * g->out[1] * g->out[2];
     const float *x = cx->x + i * isz;
     float *y = cx->y + i * osz;
-    for (int64_t oz = 0; oz < g->out[0]; oz++)
-        for (int64_t oy = 0; oy < g->out[1]; oy++)
+    const int64_t dz = g->dil[0] * g->in[1] * g->in[2], dy = g->dil[1] * g->in[2], dx = g->dil[2];
+    const int64_t sx = g->stride[2], px = g->pad[2], span = (g->k[2] - 1) * dx + 1;
+    /* outputs whose window lies inside the input along x: ox*sx - px >= 0 and
+     * ox*sx - px + span <= in */
+    int64_t xa = (px + sx - 1) / sx, xb = g->in[2] + px - span >= 0 ? (g->in[2] + px - span) / sx + 1 : 0;
+    if (xb > g->out[2])
+        xb = g->out[2];
+    if (xa > xb)
+        xa = xb;
+    for (int64_t oz = 0; oz < g->out[0]; oz++) {
+        int64_t zlo, zn, zp;
+        pool_window(g, 0, oz, &zlo, &zn, &zp);
+        for (int64_t oy = 0; oy < g->out[1]; oy++) {
+            int64_t ylo, yn, yp;
+            pool_window(g, 1, oy, &ylo, &yn, &yp);
+            const float *base = x + (zlo * g->in[1] + ylo) * g->in[2];
+            float *yrow = y + (oz * g->out[1] + oy) * g->out[2];
             for (int64_t ox = 0; ox < g->out[2]; ox++) {
-                int64_t o[3] = {oz, oy, ox}, lo[3], hi[3], cnt = 1;
-                for (int d = 0; d < 3; d++) {
-                    int64_t s = o[d] * g->stride[d] - g->pad[d];
-                    int64_t e = s + (g->k[d] - 1) * g->dil[d] + 1;
-                    if (cx->include_pad) {
-                        int64_t pe = e < g->in[d] + g->pad_end[d] ? e : g->in[d] + g->pad_end[d];
-                        cnt *= pe - s;
-                    }
-                    lo[d] = s;
-                    hi[d] = e;
+                if (ox == xa && xb > xa) {
+                    ox = xb - 1;
+                    continue;
                 }
+                int64_t xlo, xn, xp;
+                pool_window(g, 2, ox, &xlo, &xn, &xp);
+                const float *p0 = base + xlo;
                 float acc = cx->is_max ? -INFINITY : 0.0f;
-                int64_t valid = 0;
-                for (int64_t z = lo[0]; z < hi[0]; z += g->dil[0]) {
-                    if (z < 0 || z >= g->in[0])
-                        continue;
-                    for (int64_t yy = lo[1]; yy < hi[1]; yy += g->dil[1]) {
-                        if (yy < 0 || yy >= g->in[1])
-                            continue;
-                        const float *row = x + (z * g->in[1] + yy) * g->in[2];
-                        for (int64_t xx = lo[2]; xx < hi[2]; xx += g->dil[2]) {
-                            if (xx < 0 || xx >= g->in[2])
-                                continue;
-                            float v = row[xx];
-                            if (cx->is_max)
+                for (int64_t a = 0; a < zn; a++)
+                    for (int64_t b = 0; b < yn; b++) {
+                        const float *p = p0 + a * dz + b * dy;
+                        if (cx->is_max) {
+                            for (int64_t k = 0; k < xn; k++) {
+                                float v = p[k * dx];
                                 acc = v > acc ? v : acc;
-                            else
-                                acc += v;
-                            valid++;
+                            }
+                        } else {
+                            for (int64_t k = 0; k < xn; k++)
+                                acc += p[k * dx];
                         }
                     }
+                if (!cx->is_max) {
+                    int64_t cnt = cx->include_pad ? zp * yp * xp : zn * yn * xn;
+                    acc = cnt > 0 ? acc / (float)cnt : 0.0f;
                 }
-                if (!cx->is_max)
-                    acc = cx->include_pad ? (cnt > 0 ? acc / (float)cnt : 0.0f)
-                                          : (valid ? acc / (float)valid : 0.0f);
-                y[(oz * g->out[1] + oy) * g->out[2] + ox] = acc;
+                yrow[ox] = acc;
             }
+            if (xb <= xa)
+                continue;
+            /* interior: every window has k[2] taps along x */
+            for (int64_t ox = xa; ox < xb; ox++)
+                yrow[ox] = cx->is_max ? -INFINITY : 0.0f;
+            for (int64_t a = 0; a < zn; a++)
+                for (int64_t b = 0; b < yn; b++)
+                    for (int64_t k = 0; k < g->k[2]; k++) {
+                        const float *p = base + a * dz + b * dy + k * dx - px;
+                        if (sx == 1)
+                            pool_row(yrow, p, xa, xb, 1, cx->is_max);
+                        else if (sx == 2)
+                            pool_row(yrow, p, xa, xb, 2, cx->is_max);
+                        else
+                            pool_row(yrow, p, xa, xb, sx, cx->is_max);
+                    }
+            if (!cx->is_max) {
+                for (int64_t ox = xa; ox < xb; ox++) {
+                    int64_t xlo, xn, xp;
+                    pool_window(g, 2, ox, &xlo, &xn, &xp);
+                    int64_t cnt = cx->include_pad ? zp * yp * xp : zn * yn * xn;
+                    yrow[ox] = cnt > 0 ? yrow[ox] / (float)cnt : 0.0f;
+                }
+            }
+        }
+    }
 }
 
 typedef struct GapCtx {

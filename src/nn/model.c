@@ -14,7 +14,6 @@
 
 #include <stdio.h>
 
-#include <cblas.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -936,7 +935,6 @@ int rn_nn_run(RnNnModel *m, const RnNnTensor *inputs, size_t n_inputs, RnNnTenso
             if (!strcmp(inputs[k].name, t->name))
                 t->data = inputs[k].data;
     }
-    openblas_set_num_threads(m->threads);
     for (size_t s = 0; s < m->n_steps; s++) {
         NnNode *n = &m->nodes[m->steps[s]];
         if (is_alias_op(n->op)) {

@@ -128,7 +128,12 @@ struct RnNnModel {
     size_t mem_used;  /* folded bytes of the current plan */
     float *scratch;
     size_t scratch_len; /* floats */
+    /* kernel choice, for tests that check every path against the same reference */
+    int gemm_builtin;   /* 1: never use OpenBLAS */
+    int conv_impl;      /* NN_CONV_AUTO, NN_CONV_GEMM (im2col + sgemm), NN_CONV_DIRECT */
 };
+
+enum { NN_CONV_AUTO = 0, NN_CONV_GEMM, NN_CONV_DIRECT };
 
 /* Model building (model.c). */
 int nn_tensor_find(const RnNnModel *m, const char *name);
@@ -159,6 +164,14 @@ NnPool *nn_pool_create(int threads);
 void nn_pool_destroy(NnPool *p);
 void nn_parallel_for(NnPool *p, int64_t count, NnTaskFn fn, void *ctx);
 
+/* GEMM (blas.c): C = alpha * op(A) * op(B) + beta * C, row-major. OpenBLAS
+ * (opened on first use) or the built-in loop; m may be NULL. */
+void nn_sgemm(const RnNnModel *m, int trans_a, int trans_b, int64_t M, int64_t N, int64_t K,
+              float alpha, const float *a, int64_t lda, const float *b, int64_t ldb, float beta,
+              float *c, int64_t ldc);
+/* Which GEMM this process uses ("OpenBLAS (...)" or "built-in (why)"); loads OpenBLAS. */
+const char *nn_blas_backend(void);
+
 /* Convolution and pooling over 1 to 3 spatial dims, seen as 3 (D, H, W). */
 typedef struct NnConvGeom {
     int64_t n, c, oc, group;
@@ -177,6 +190,10 @@ int nn_slice_params(const RnNnModel *m, const NnNode *n, int64_t *start, int64_t
 int nn_reduce_axes(const RnNnModel *m, const NnNode *n, int *mask, int *keepdims, RnError *err);
 int nn_conv(RnNnModel *m, const NnConvGeom *g, const float *x, const float *w, const float *b,
             float *y, NnAct act, float a, float bb, RnError *err);
+/* Direct convolution (conv_direct.c): returns 1 when it handled the call, 0 when
+ * the geometry or the CPU is not supported (the caller falls back to im2col). */
+int nn_conv_direct(RnNnModel *m, const NnConvGeom *g, const float *x, const float *w,
+                   const float *b, float *y, NnAct act, float a, float bb, RnError *err);
 int nn_conv_transpose(RnNnModel *m, const NnConvGeom *g, const float *x, const float *w,
                       const float *b, float *y, NnAct act, float a, float bb, RnError *err);
 void nn_pool(RnNnModel *m, const NnConvGeom *g, const float *x, float *y, int is_max,

@@ -51,7 +51,7 @@ static int pb_next(PbReader *r, PbField *f, RnError *err)
 {
     if (r->p >= r->end)
         return 0;
-    uint64_t key;
+    uint64_t key = 0;
     int rc = pb_varint(r, &key, err);
     if (rc < 0)
         return rc;

@@ -11,7 +11,6 @@
 
 #include <stdio.h>
 
-#include <cblas.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -320,9 +319,7 @@ static int exec_gemm(RnNnModel *m, NnNode *n)
         b0 = 1.0f;
     }
     if (M && N)
-        cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
-                    (int)M, (int)N, (int)K, alpha, a->data, (int)a->dims[1], b->data,
-                    (int)b->dims[1], b0, y, (int)N);
+        nn_sgemm(m, ta, tb, M, N, K, alpha, a->data, a->dims[1], b->data, b->dims[1], b0, y, N);
     return 0;
 }
 
@@ -346,8 +343,7 @@ static int exec_matmul(RnNnModel *m, NnNode *n)
             memset(po, 0, (size_t)(batch * M * N) * sizeof *po);
             return 0;
         }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)(batch * M), (int)N, (int)K,
-                    1.0f, pa, (int)K, pb, (int)N, 0.0f, po, (int)N);
+        nn_sgemm(m, 0, 0, batch * M, N, K, 1.0f, pa, K, pb, N, 0.0f, po, N);
         return 0;
     }
     int64_t bd[RN_NN_MAX_DIMS], sa[RN_NN_MAX_DIMS], sb[RN_NN_MAX_DIMS], batch = 1;
@@ -377,8 +373,7 @@ static int exec_matmul(RnNnModel *m, NnNode *n)
         if (K == 0)
             memset(po + bi * M * N, 0, (size_t)(M * N) * sizeof *po);
         else
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)M, (int)N, (int)K, 1.0f,
-                        pa + oa, (int)K, pb + ob, (int)N, 0.0f, po + bi * M * N, (int)N);
+            nn_sgemm(m, 0, 0, M, N, K, 1.0f, pa + oa, K, pb + ob, N, 0.0f, po + bi * M * N, N);
     }
     return 0;
 }
@@ -512,6 +507,26 @@ static int exec_gather(RnNnModel *m, NnNode *n, RnError *err)
     return 0;
 }
 
+/* Source index of padded position i along an axis of length len: edge and
+ * reflect map it inside; constant mode sets *outside. */
+static int64_t pad_index(int64_t i, int64_t len, int md, int *outside)
+{
+    if (i >= 0 && i < len)
+        return i;
+    if (md == 0) {
+        *outside = 1;
+        return 0;
+    }
+    if (md == 2)
+        return i < 0 ? 0 : len - 1;
+    /* reflect without repeating the edge; pads < len (checked) */
+    if (len == 1)
+        return 0;
+    int64_t period = 2 * (len - 1);
+    i = ((i % period) + period) % period;
+    return i >= len ? period - i : i;
+}
+
 static int exec_pad(RnNnModel *m, NnNode *n)
 {
     NnTensor *x = T(m, n, 0), *p = T(m, n, 1), *cv = T(m, n, 2), *o = &m->tensors[n->out[0]];
@@ -530,37 +545,41 @@ static int exec_pad(RnNnModel *m, NnNode *n)
         else
             iv = *(const int64_t *)cv->data, fv = (float)iv;
     }
+    if (r == 0 || total == 0) {
+        if (total)
+            memcpy(o->data, x->data, es);
+        return 0;
+    }
+    /* Row by row along the last axis: the source offset of the outer indices
+     * once per row, then the row's inside part in one copy and its padding
+     * element by element. */
+    int64_t olast = o->dims[r - 1], xlast = x->dims[r - 1], plast = pads[r - 1];
+    int64_t jlo = plast < 0 ? 0 : plast > olast ? olast : plast;
+    int64_t jhi = plast + xlast < jlo ? jlo : plast + xlast > olast ? olast : plast + xlast;
     int64_t idx[RN_NN_MAX_DIMS] = {0};
-    for (int64_t oo = 0; oo < total; oo++) {
+    for (int64_t oo = 0; oo < total; oo += olast) {
         int64_t off = 0;
         int outside = 0;
-        for (int d = 0; d < r; d++) {
-            int64_t i = idx[d] - pads[d], len = x->dims[d];
-            if (i < 0 || i >= len) {
-                if (md == 0) {
-                    outside = 1;
-                    break;
-                } else if (md == 2) {
-                    i = i < 0 ? 0 : len - 1;
-                } else {
-                    /* reflect without repeating the edge; pads < len (checked) */
-                    if (len == 1)
-                        i = 0;
-                    else {
-                        int64_t period = 2 * (len - 1);
-                        i = ((i % period) + period) % period;
-                        if (i >= len)
-                            i = period - i;
-                    }
-                }
-            }
+        for (int d = 0; d < r - 1 && !outside; d++) {
+            int64_t i = pad_index(idx[d] - pads[d], x->dims[d], md, &outside);
             off += i * xs[d];
         }
-        if (es == 4)
-            ((float *)o->data)[oo] = outside ? fv : ((const float *)x->data)[off];
-        else
-            ((int64_t *)o->data)[oo] = outside ? iv : ((const int64_t *)x->data)[off];
-        for (int d = r - 1; d >= 0; d--) {
+        for (int64_t j = 0; j < olast; j++) {
+            if (!outside && j == jlo && jhi > jlo) {
+                memcpy((char *)o->data + (size_t)(oo + j) * es,
+                       (const char *)x->data + (size_t)(off + j - plast) * es,
+                       (size_t)(jhi - jlo) * es);
+                j = jhi - 1;
+                continue;
+            }
+            int out = outside;
+            int64_t i = out ? 0 : pad_index(j - plast, xlast, md, &out);
+            if (es == 4)
+                ((float *)o->data)[oo + j] = out ? fv : ((const float *)x->data)[off + i];
+            else
+                ((int64_t *)o->data)[oo + j] = out ? iv : ((const int64_t *)x->data)[off + i];
+        }
+        for (int d = r - 2; d >= 0; d--) {
             if (++idx[d] < o->dims[d])
                 break;
             idx[d] = 0;

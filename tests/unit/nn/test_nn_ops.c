@@ -14,6 +14,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "nn/nn_internal.h"
 #include "radnode/nn.h"
 
 #include <math.h>
@@ -313,16 +314,21 @@ static void conv_case(int nd, int64_t N, int64_t C, int64_t OC, int64_t group, c
     RnNnModel *m = build(&b, &err);
     if (!m)
         fail_msg("%s", err.message);
-    for (int threads = 1; threads <= 2; threads++) {
-        rn_nn_model_set_threads(m, threads, &err);
-        int ond;
-        int64_t osh[8];
-        float *y = run1(m, nd + 2, xdims, x, &ond, osh);
-        assert_int_equal(ond, nd + 2);
-        assert_int_equal(osh[1], OC);
-        near(y, ref, N * OC * osz);
-        free(y);
-    }
+    /* every kernel path: direct (AVX2 where the CPU has it), im2col + OpenBLAS,
+     * im2col + the built-in GEMM; 1 and 2 threads */
+    for (int path = 0; path < 3; path++)
+        for (int threads = 1; threads <= 2; threads++) {
+            m->conv_impl = path == 0 ? NN_CONV_AUTO : NN_CONV_GEMM;
+            m->gemm_builtin = path == 2;
+            rn_nn_model_set_threads(m, threads, &err);
+            int ond;
+            int64_t osh[8];
+            float *y = run1(m, nd + 2, xdims, x, &ond, osh);
+            assert_int_equal(ond, nd + 2);
+            assert_int_equal(osh[1], OC);
+            near(y, ref, N * OC * osz);
+            free(y);
+        }
     rn_nn_model_destroy(m);
     free(w);
     free(bias);
@@ -348,6 +354,13 @@ static void test_conv2d(void **state)
               (int64_t[]){2, 2}, 0, 0);
     /* 1x1 pointwise */
     conv_case(2, 2, 8, 3, 1, (int64_t[]){5, 6}, one, one, zero, one, 0, 0);
+    /* 1x1 on a plane of whole vectors (read in place by the direct kernel) */
+    conv_case(2, 2, 5, 9, 1, (int64_t[]){4, 6}, one, one, zero, one, 0, 1);
+    /* rows wider than a tile and not a multiple of 8, oc not a multiple of 4, stride 3 in x */
+    conv_case(2, 1, 3, 7, 1, (int64_t[]){6, 37}, (int64_t[]){3, 5}, (int64_t[]){1, 3},
+              (int64_t[]){1, 2}, one, 0, 1);
+    /* groups of 2 outputs each */
+    conv_case(2, 2, 4, 4, 2, (int64_t[]){7, 19}, (int64_t[]){3, 3}, one, one, one, 0, 0);
 }
 
 static void test_conv3d_and_transposed(void **state)

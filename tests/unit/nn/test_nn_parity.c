@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "nn/nn_internal.h"
 #include "radnode/nn.h"
 
 #include <math.h>
@@ -145,11 +146,13 @@ static void unload(const Case *c, Loaded *l)
     rn_nn_model_destroy(l->m);
 }
 
-static void check_case(const Case *c, int threads)
+static void check_case_on(const Case *c, int threads, int conv_impl, int gemm_builtin)
 {
     Loaded l;
     load(c, &l);
     RnError err = {0};
+    l.m->conv_impl = conv_impl;
+    l.m->gemm_builtin = gemm_builtin;
     assert_int_equal(rn_nn_model_set_threads(l.m, threads, &err), 0);
     RnNnTensor out[MAX_IO];
     memset(out, 0, sizeof out);
@@ -162,8 +165,10 @@ static void check_case(const Case *c, int threads)
         assert_memory_equal(out[i].shape, l.ref_shape[i], sizeof(int64_t) * (size_t)out[i].ndim);
         int64_t n = count_of(out[i].ndim, out[i].shape);
         double worst = compare(c->model, out[i].data, l.ref[i], n);
-        print_message("%-20s threads=%d output %-8s max rel err (where abs > 1e-5) %.3g\n",
-                      c->model, threads, c->out_name[i], worst);
+        print_message("%-20s threads=%d conv=%s gemm=%s output %-8s max rel err (where abs > "
+                      "1e-5) %.3g\n",
+                      c->model, threads, conv_impl == NN_CONV_GEMM ? "im2col" : "auto",
+                      gemm_builtin ? "built-in" : "auto", c->out_name[i], worst);
         /* a second run gives bit-identical results */
         float *first = malloc((size_t)n * sizeof *first);
         assert_non_null(first);
@@ -175,8 +180,24 @@ static void check_case(const Case *c, int threads)
     unload(c, &l);
 }
 
+static void check_case(const Case *c, int threads)
+{
+    check_case_on(c, threads, NN_CONV_AUTO, 0);
+}
+
 static Case cases[32];
 static int n_cases;
+
+/* The fallback paths against the same references: im2col with OpenBLAS, and
+ * im2col with the built-in GEMM (what runs where libopenblas.so.0 is absent). */
+static void test_parity_fallbacks(void **state)
+{
+    (void)state;
+    for (int i = 0; i < n_cases; i++) {
+        check_case_on(&cases[i], 1, NN_CONV_GEMM, 0);
+        check_case_on(&cases[i], 2, NN_CONV_GEMM, 1);
+    }
+}
 
 static void test_parity_1thread(void **state)
 {
@@ -257,6 +278,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parity_1thread),
         cmocka_unit_test(test_parity_2threads),
+        cmocka_unit_test(test_parity_fallbacks),
         cmocka_unit_test(test_batch_replan),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
