@@ -343,6 +343,7 @@ enum {
     RN_STATUS_MOVE_OUT_OF_RESOURCES_SUBOPS = 0xA702,
     RN_STATUS_MOVE_DESTINATION_UNKNOWN = 0xA801,
     RN_STATUS_DATASET_MISMATCH = 0xA900,
+    RN_STATUS_IDENTIFIER_MISMATCH = 0xA900, /* C-FIND/MOVE/GET (PS3.4 C.4.1.1.4) */
     RN_STATUS_CANNOT_UNDERSTAND = 0xC000,
     RN_STATUS_SUBOPS_WARNING = 0xB000,
     RN_STATUS_PROCESSING_FAILURE = 0x0110,
@@ -485,6 +486,57 @@ typedef uint16_t (*RnFindHandler)(void *user, const RnFindRequest *rq, RnFindRes
  * 0 to go on, negative on error. */
 int rn_scp_find_respond(RnFindResponder *r, const uint8_t *identifier, size_t len, RnError *err);
 
+/* ---- Query/Retrieve SCP (PS3.4 C.4, PS3.7 9.1.2-9.1.4) --------------------------------
+ * The SCP receives and parses the identifier, checks the information model
+ * and the Query/Retrieve Level (failures answered with 0xA900 / 0xC000), and
+ * asks a provider for matches (C-FIND) or for the instances to send
+ * (C-MOVE, C-GET); it runs the C-STORE sub-operations itself (on a new
+ * association to the move destination, or on the same association for
+ * C-GET with the contexts and SCP role the SCU proposed), sends pending
+ * responses with the sub-operation counts, honours C-CANCEL and reports
+ * failed instances in the Failed SOP Instance UID List. */
+typedef struct RnQrRequest {
+    const char *calling_ae;
+    const char *called_ae;
+    const char *peer;
+    uint16_t command_field;       /* RN_DIMSE_C_FIND_RQ, _C_MOVE_RQ or _C_GET_RQ */
+    const char *sop_class;        /* the information model */
+    bool patient_root;            /* else Study Root */
+    const char *level;            /* "PATIENT", "STUDY", "SERIES" or "IMAGE", valid for the model */
+    const RnDataset *identifier;  /* parsed; borrowed for the call */
+    const char *move_destination; /* C-MOVE only */
+} RnQrRequest;
+
+typedef struct RnQrResponder RnQrResponder;
+/* C-FIND: sends one pending response carrying match. Returns 1 when the SCU
+ * cancelled (stop matching), 0 to go on, negative on error. */
+int rn_qr_send_match(RnQrResponder *r, const RnDataset *match, RnError *err);
+/* C-MOVE/C-GET: one Part 10 file to send as a sub-operation. */
+int rn_qr_add_instance(RnQrResponder *r, const char *path, const char *sop_class,
+                       const char *sop_instance, const char *transfer_syntax, RnError *err);
+
+/* Where a C-MOVE destination listens. */
+typedef struct RnQrDestination {
+    char host[256];
+    int port;
+    RnTlsContext *tls; /* borrowed; NULL = plain TCP */
+} RnQrDestination;
+
+typedef struct RnQrProvider {
+    /* C-FIND: rn_qr_send_match per match; returns the final status
+     * (0x0000, or a failure with a comment). NULL = no C-FIND SCP. */
+    uint16_t (*find)(void *user, const RnQrRequest *rq, RnQrResponder *r, char *comment,
+                     size_t comment_size);
+    /* C-MOVE/C-GET: rn_qr_add_instance per instance; returns 0x0000 or a
+     * failure status. NULL = no C-MOVE/C-GET SCP. */
+    uint16_t (*retrieve)(void *user, const RnQrRequest *rq, RnQrResponder *r, char *comment,
+                         size_t comment_size);
+    /* C-MOVE: the address of a known AE title; false = unknown (0xA801).
+     * NULL = no C-MOVE SCP. */
+    bool (*destination)(void *user, const char *ae_title, RnQrDestination *out);
+    void *user;
+} RnQrProvider;
+
 /* Presentation context policy and access control. */
 typedef struct RnScpConfig {
     const char *ae_title;        /* our AE title (default "RADNODE") */
@@ -505,8 +557,9 @@ typedef struct RnScpConfig {
     const char *const *transfer_syntaxes;
     RnTlsContext *tls;           /* borrowed; NULL = plain TCP */
     RnStoreHandler store;        /* NULL begin = C-STORE answered with 0x0122... */
-    RnFindHandler find;          /* NULL = no C-FIND SCP */
+    RnFindHandler find;          /* NULL = no C-FIND SCP (unless qr.find) */
     void *find_user;
+    RnQrProvider qr;             /* Query/Retrieve SCP; takes precedence over find */
 } RnScpConfig;
 
 /* Binds and starts the listener and the pool (non-blocking call). */
@@ -519,6 +572,7 @@ void rn_scp_stop(RnScp *s);
 typedef struct RnScpStats {
     uint64_t associations, rejected, aborted, stored, store_failures, echoes, finds;
     int active;
+    uint64_t moves, gets; /* C-MOVE and C-GET requests served */
 } RnScpStats;
 void rn_scp_stats(RnScp *s, RnScpStats *out);
 

@@ -5,7 +5,10 @@
  *
  * "Acknowledged means durable": rn_store_put returns only after the file and
  * its folder are fsync'd and the index row is committed, so a C-STORE success
- * sent after it survives kill -9.
+ * sent after it survives kill -9. Concurrent puts are committed in groups
+ * (one batch of fsyncs and one SQLite transaction for every put waiting while
+ * the previous group was being committed), so the cost of durability is
+ * shared by the associations that arrive together.
  *
  * Thread safety: one RnStore may be shared by threads; every call takes the
  * store's mutex around its short SQLite transaction.
@@ -38,7 +41,9 @@ typedef struct RnInstanceInfo {
     char patient_id[65], patient_name[200], patient_birth_date[17], patient_sex[17];
     char study_uid[RN_UID_MAX + 1], series_uid[RN_UID_MAX + 1], sop_uid[RN_UID_MAX + 1];
     char sop_class_uid[RN_UID_MAX + 1], transfer_syntax[RN_UID_MAX + 1];
-    char study_date[17], accession_number[17], modality[17], body_part[17];
+    char study_date[17], study_time[17], accession_number[17], modality[17], body_part[17];
+    char study_id[17], referring_physician[200];
+    int series_number;
     char series_description[65], study_description[65];
     char manufacturer[65];        /* "radnode" marks radnode's own result objects */
     double slice_thickness;       /* 0 if absent */
@@ -64,6 +69,8 @@ typedef enum RnPutResult {
  * RN_ERR_INVALID for a duplicate under RN_DUP_REJECT. */
 int rn_store_put(RnStore *s, const char *tmp_file, RnInstanceInfo *info, RnPutResult *result,
                  RnError *err);
+/* Counters of the group commit: puts committed and the groups they formed. */
+void rn_store_commit_stats(RnStore *s, uint64_t *puts, uint64_t *groups);
 /* A unique path in the store's tmp folder for an incoming file. */
 int rn_store_tmp_path(RnStore *s, char *out, size_t size, RnError *err);
 /* Moves a file that could not be stored into quarantine/ with a .reason text file. */
@@ -78,6 +85,35 @@ int rn_store_study_instances(RnStore *s, const char *study_uid, RnInstanceFn fn,
 int rn_store_instance_count(RnStore *s, const char *study_uid, int64_t *count, RnError *err);
 /* Absolute path of an indexed instance (path relative to root joined). */
 int rn_store_abs_path(const RnStore *s, const RnInstanceInfo *info, char *out, size_t size);
+
+/* ---- Query/Retrieve over the index (PS3.4 C.2.2 matching, C.6 models) ---- */
+typedef enum RnQrLevel {
+    RN_QR_PATIENT = 0,
+    RN_QR_STUDY,
+    RN_QR_SERIES,
+    RN_QR_IMAGE,
+} RnQrLevel;
+/* "PATIENT", "STUDY", "SERIES", "IMAGE" -> level; -1 for anything else. */
+int rn_qr_level_parse(const char *text);
+const char *rn_qr_level_name(RnQrLevel level);
+
+/* C-FIND: for each entity at `level` whose attributes match every key of
+ * the identifier that radnode indexes (single value, * and ? wildcards,
+ * date/time ranges, UID lists, universal matching; PN case-insensitive), fn
+ * receives a response data set (owned by the callee for the call only)
+ * holding each key of the identifier with the entity's value (zero length
+ * when radnode does not know it) and the Query/Retrieve Level. Keys below
+ * the level are returned empty and do not restrict the match. fn returns
+ * non-zero to stop (C-CANCEL). A key whose value cannot be a match pattern
+ * (a malformed range, a wildcard in a UID) fails with RN_ERR_INVALID. */
+typedef int (*RnQrMatchFn)(RnDataset *response, void *user);
+int rn_store_find(RnStore *s, RnQrLevel level, const RnDataset *identifier, RnQrMatchFn fn,
+                  void *user, RnError *err);
+/* C-MOVE/C-GET: every instance below the entities matching identifier at
+ * level (same matching as rn_store_find). The level's unique key must be
+ * present with a value (RN_ERR_INVALID otherwise). */
+int rn_store_retrieve(RnStore *s, RnQrLevel level, const RnDataset *identifier, RnInstanceFn fn,
+                      void *user, RnError *err);
 
 /* ---- Studies: quiet-period assembly -------------------------------------- */
 /* Studies whose last instance arrived at least quiet_seconds ago and that

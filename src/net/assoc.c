@@ -469,9 +469,9 @@ int rn_assoc_recv_pdv(RnAssoc *a, RnPdv *pdv, int timeout_ms, RnError *err)
             }
             a->have_pdu = false;
         }
-        uint8_t type;
-        uint8_t *body;
-        size_t len;
+        uint8_t type = 0;
+        uint8_t *body = NULL;
+        size_t len = 0;
         int rc = rn_assoc_read_pdu_(a, &type, &body, &len, a->our_max_pdu,
                                     timeout_ms < 0 ? a->timeouts.network_ms : timeout_ms, err);
         if (rc == RN_ERR_PARSE || rc == RN_ERR_LIMIT) {

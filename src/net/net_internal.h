@@ -54,6 +54,10 @@ struct RnAssoc {
     size_t send_cap;
     uint16_t next_msg_id;
     RnAbort abort_received;
+    /* A C-CANCEL-RQ seen while waiting for a sub-operation's response (C-GET),
+     * for the operation identified by cancel_msg_id (PS3.7 9.3.2.3). */
+    bool cancel_requested;
+    uint16_t cancel_msg_id;
 };
 
 /* Reads one PDU header + body into a's buffer with the given bound; returns
@@ -70,5 +74,11 @@ RnAssoc *rn_assoc_create_acceptor_(RnConn *conn, uint32_t our_max_pdu,
 int rn_assoc_accept_(RnAssoc *a, RnError *err);
 int rn_assoc_reject_(RnAssoc *a, const RnAssocReject *rj, RnError *err);
 void rn_assoc_timeouts_default_(RnAssocTimeouts *t);
+/* Without blocking: true when a C-CANCEL-RQ (or the end of the association)
+ * is waiting on a; any other command there is consumed and ignored. */
+bool rn_assoc_cancel_arrived_(RnAssoc *a);
+/* Serves a C-FIND, C-MOVE or C-GET request with cfg->qr (qr.c). Returns 0 to
+ * go on with the association, nonzero when it is over. */
+int rn_qr_serve_(const RnScpConfig *cfg, RnAssoc *a, uint8_t pc, const RnDimseCommand *cmd);
 
 #endif

@@ -109,9 +109,17 @@ static int build_abstracts(const RnScpConfig *cfg, const char ***out, size_t *co
             for (size_t i = 0; (uid = rn_net_storage_class_at(i)) != NULL; i++)
                 PUSH(uid);
         }
-        if (cfg->find) {
+        if (cfg->find || cfg->qr.find) {
             PUSH(RN_UID_PATIENT_ROOT_FIND);
             PUSH(RN_UID_STUDY_ROOT_FIND);
+        }
+        if (cfg->qr.retrieve && cfg->qr.destination) {
+            PUSH(RN_UID_PATIENT_ROOT_MOVE);
+            PUSH(RN_UID_STUDY_ROOT_MOVE);
+        }
+        if (cfg->qr.retrieve) {
+            PUSH(RN_UID_PATIENT_ROOT_GET);
+            PUSH(RN_UID_STUDY_ROOT_GET);
         }
     }
 #undef PUSH
@@ -220,12 +228,14 @@ static int negotiate(ServeCtx *sc, RnAssoc *a, RnAssocReject *rj)
         strcpy(c->transfer_syntaxes[0], ts);
         c->scu_role = true;
     }
-    /* Role selection: we accept the requestor's SCU role, never act as the
-     * requestor's SCU ourselves (no C-GET sub-operations towards it). */
+    /* Role selection (PS3.7 D.3.3.4): we accept the requestor's SCU role; its
+     * SCP role only for storage classes and only when we serve C-GET, whose
+     * C-STORE sub-operations we then send on this association (PS3.4 C.4.3). */
     for (size_t i = 0; i < rq->role_count && ac->role_count < RN_ROLE_MAX; i++) {
         RnRoleSelection *r = &ac->roles[ac->role_count++];
         *r = rq->roles[i];
-        r->scp_role = 0;
+        r->scp_role = cfg->qr.retrieve && rq->roles[i].scp_role &&
+                      rn_net_is_storage_class(r->sop_class);
     }
     return 0;
 }
@@ -350,26 +360,9 @@ struct RnFindResponder {
     bool cancelled;
 };
 
-/* A C-CANCEL may arrive between our pending responses (PS3.7 9.3.2.3). */
-static bool cancel_arrived(RnFindResponder *r)
-{
-    RnAssoc *a = r->a;
-    if (!a->have_pdu) {
-        struct pollfd pfd = {.fd = a->conn->fd, .events = POLLIN};
-        bool tls_data = a->conn->ops->pending && a->conn->ops->pending(a->conn) > 0;
-        if (!tls_data && poll(&pfd, 1, 0) <= 0)
-            return false;
-    }
-    RnDimseCommand c;
-    uint8_t pc;
-    if (rn_dimse_recv_command(a, &c, &pc, a->timeouts.network_ms, NULL) != 0)
-        return true; /* the association is gone: stop as well */
-    return c.command_field == RN_DIMSE_C_CANCEL_RQ;
-}
-
 int rn_scp_find_respond(RnFindResponder *r, const uint8_t *identifier, size_t len, RnError *err)
 {
-    if (r->cancelled || cancel_arrived(r)) {
+    if (r->cancelled || rn_assoc_cancel_arrived_(r->a)) {
         r->cancelled = true;
         return 1;
     }
@@ -462,6 +455,11 @@ static void serve_association(ServeCtx *sc, RnAssoc *a)
             rc = serve_store(sc, a, pc, &cmd);
             break;
         case RN_DIMSE_C_FIND_RQ:
+            if (cfg->qr.find) {
+                stat_add(sc, &sc->stats->finds, 1);
+                rc = rn_qr_serve_(cfg, a, pc, &cmd);
+                break;
+            }
             rc = cfg->find ? serve_find(sc, a, pc, &cmd) : 0;
             if (!cfg->find) {
                 if (rn_dimse_has_dataset(&cmd))
@@ -471,9 +469,20 @@ static void serve_association(ServeCtx *sc, RnAssoc *a)
                                        RN_STATUS_UNRECOGNIZED_OPERATION, NULL, &err);
             }
             break;
+        case RN_DIMSE_C_MOVE_RQ:
+        case RN_DIMSE_C_GET_RQ:
+            if (!cfg->qr.retrieve)
+                goto unrecognized;
+            stat_add(sc,
+                     cmd.command_field == RN_DIMSE_C_MOVE_RQ ? &sc->stats->moves
+                                                             : &sc->stats->gets,
+                     1);
+            rc = rn_qr_serve_(cfg, a, pc, &cmd);
+            break;
         case RN_DIMSE_C_CANCEL_RQ:
             break; /* nothing outstanding to cancel */
-        default: {
+        default:
+        unrecognized: {
             uint16_t field = (uint16_t)(cmd.command_field | 0x8000);
             if (rn_dimse_has_dataset(&cmd))
                 rc = rn_dimse_recv_dataset(a, pc, discard_sink, NULL, &err);

@@ -27,6 +27,13 @@ static int wait_response(RnAssoc *a, uint16_t msg_id, uint16_t field, RnDimseCom
                          uint8_t *pc, RnError *err)
 {
     int rc = rn_dimse_recv_command(a, rsp, pc, a->timeouts.dimse_ms, err);
+    /* An SCP running C-GET sub-operations may see the SCU's C-CANCEL-RQ
+     * before the C-STORE-RSP it waits for (PS3.7 9.3.2.3): note it, go on. */
+    while (rc == 0 && rsp->command_field == RN_DIMSE_C_CANCEL_RQ) {
+        a->cancel_requested = true;
+        a->cancel_msg_id = rsp->message_id_responded;
+        rc = rn_dimse_recv_command(a, rsp, pc, a->timeouts.dimse_ms, err);
+    }
     if (rc)
         return rc < 0 ? rc : rn_error_set(err, RN_ERR_NET, "association ended: %s",
                                           err ? err->message : "");

@@ -14,6 +14,7 @@
 #include "radnode/dicom.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -247,6 +248,13 @@ struct RnStoreDir {
     char *dir;
     char ae_title[RN_AE_MAX + 1];
     bool durable;
+    /* Group sync of the folder: every rename takes a ticket; one fsync of the
+     * folder makes all renames done before it durable, so concurrent
+     * associations share it. Guarded by sync_lock. */
+    pthread_mutex_t sync_lock;
+    pthread_cond_t sync_done;
+    uint64_t renamed, synced;
+    bool syncing;
 };
 
 typedef struct StoreInstance {
@@ -272,6 +280,8 @@ RnStoreDir *rn_store_dir_create(const char *dir, const char *ae_title, bool dura
     }
     snprintf(d->ae_title, sizeof d->ae_title, "%s", ae_title ? ae_title : "");
     d->durable = durable;
+    pthread_mutex_init(&d->sync_lock, NULL);
+    pthread_cond_init(&d->sync_done, NULL);
     return d;
 }
 
@@ -279,6 +289,8 @@ void rn_store_dir_destroy(RnStoreDir *d)
 {
     if (!d)
         return;
+    pthread_mutex_destroy(&d->sync_lock);
+    pthread_cond_destroy(&d->sync_done);
     free(d->dir);
     free(d);
 }
@@ -350,6 +362,39 @@ static int dir_data(void *instance, const uint8_t *data, size_t len, RnError *er
     return 0;
 }
 
+/* Makes this thread's rename durable: waits for a folder fsync that started
+ * after it, running one itself when none is running (group commit). */
+static int sync_folder(RnStoreDir *d)
+{
+    pthread_mutex_lock(&d->sync_lock);
+    uint64_t ticket = ++d->renamed;
+    int rc = 0;
+    while (d->synced < ticket) {
+        if (d->syncing) {
+            pthread_cond_wait(&d->sync_done, &d->sync_lock);
+            continue;
+        }
+        d->syncing = true;
+        uint64_t target = d->renamed;
+        pthread_mutex_unlock(&d->sync_lock);
+        int dfd = open(d->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        int frc = dfd >= 0 ? fsync(dfd) : -1;
+        if (dfd >= 0)
+            close(dfd);
+        pthread_mutex_lock(&d->sync_lock);
+        d->syncing = false;
+        if (frc == 0 && target > d->synced)
+            d->synced = target;
+        pthread_cond_broadcast(&d->sync_done);
+        if (frc != 0) {
+            rc = -1; /* the others retry with their own fsync */
+            break;
+        }
+    }
+    pthread_mutex_unlock(&d->sync_lock);
+    return rc;
+}
+
 static uint16_t dir_end(void *instance, bool complete, char *comment, size_t comment_size)
 {
     StoreInstance *s = instance;
@@ -373,16 +418,10 @@ static uint16_t dir_end(void *instance, bool complete, char *comment, size_t com
         unlink(s->tmp);
         if (status == RN_STATUS_SUCCESS)
             status = RN_STATUS_OUT_OF_RESOURCES;
-    } else if (s->d->durable) {
+    } else if (s->d->durable && sync_folder(s->d) != 0) {
         /* The rename itself must survive a crash before we acknowledge. */
-        int dfd = open(s->d->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dfd >= 0) {
-            if (fsync(dfd) != 0) {
-                snprintf(comment, comment_size, "fsync of folder failed");
-                status = RN_STATUS_OUT_OF_RESOURCES;
-            }
-            close(dfd);
-        }
+        snprintf(comment, comment_size, "fsync of folder failed");
+        status = RN_STATUS_OUT_OF_RESOURCES;
     }
     free(s);
     return status;

@@ -12,9 +12,21 @@
  * rn_store_put: the caller has written the whole file to tmp/; here it is
  * fsync'd, renamed into place, the folder fsync'd, and the index row
  * committed, in that order, so after a crash the index never names a file
- * that is not on disk (a file without a row is re-indexed by a scan).
+ * that is not on disk (a file without a row is not acknowledged, and a
+ * re-sent copy replaces it).
+ *
+ * Group commit: the durable part of a put costs a handful of fsyncs, which
+ * on most disks take far longer than receiving a small instance. Puts are
+ * therefore queued (each caller has fsync'd its own file first, in parallel
+ * with the others); the first thread to find no commit running becomes the
+ * leader and commits every queued put as one group (renames, one fsync per
+ * distinct folder, one SQLite transaction), while the puts
+ * that arrive meanwhile queue up for the next group. No put waits for a
+ * timer: a lone put is committed at once, concurrent ones share the cost
+ * (the same scheme as database group commit). Each put still returns only
+ * after its own data and index row are durable.
  */
-#include "radnode/store.h"
+#include "store/store_internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -37,7 +49,25 @@ struct RnStore {
     sqlite3 *db;
     pthread_mutex_t lock; /* guards db and every statement on it */
     atomic_uint_fast64_t tmp_counter;
+    /* Group commit queue; guarded by commit_lock. Lock order: commit_lock is
+     * never held while taking lock (the leader releases it first). */
+    pthread_mutex_t commit_lock;
+    pthread_cond_t commit_done;
+    struct PutRequest *queue, **queue_tail;
+    bool committing;
+    uint64_t puts, groups;
 };
+
+/* One put waiting in the group-commit queue (lives on the caller's stack). */
+typedef struct PutRequest {
+    const char *tmp_file;
+    RnInstanceInfo *info;
+    RnPutResult result;
+    int rc;
+    RnError err;
+    bool done;
+    struct PutRequest *next;
+} PutRequest;
 
 static const char *SCHEMA =
     "PRAGMA journal_mode=WAL;"
@@ -62,7 +92,17 @@ static const char *SCHEMA =
     "  next_run_at REAL NOT NULL DEFAULT 0, last_error TEXT NOT NULL DEFAULT '',"
     "  created REAL NOT NULL, updated REAL NOT NULL,"
     "  UNIQUE(kind, target, study_uid, generation, payload));"
-    "CREATE INDEX IF NOT EXISTS jobs_runnable ON jobs(state, next_run_at);";
+    "CREATE INDEX IF NOT EXISTS jobs_runnable ON jobs(state, next_run_at);"
+    "CREATE INDEX IF NOT EXISTS instances_series ON instances(series_uid);";
+
+/* Columns added after the first schema (Query/Retrieve keys); ALTER fails
+ * harmlessly with "duplicate column" on an index that has them. */
+static const char *const MIGRATIONS[] = {
+    "ALTER TABLE studies ADD COLUMN study_time TEXT NOT NULL DEFAULT ''",
+    "ALTER TABLE studies ADD COLUMN study_id TEXT NOT NULL DEFAULT ''",
+    "ALTER TABLE studies ADD COLUMN referring_physician TEXT NOT NULL DEFAULT ''",
+    "ALTER TABLE instances ADD COLUMN series_number INTEGER NOT NULL DEFAULT 0",
+};
 
 static double wall_now(void)
 {
@@ -91,6 +131,9 @@ RnStore *rn_store_open(const RnStoreConfig *cfg, RnError *err)
     s->min_free_bytes = cfg->min_free_bytes ? cfg->min_free_bytes : (1ull << 30);
     s->duplicates = cfg->duplicates;
     pthread_mutex_init(&s->lock, NULL);
+    pthread_mutex_init(&s->commit_lock, NULL);
+    pthread_cond_init(&s->commit_done, NULL);
+    s->queue_tail = &s->queue;
     char path[512];
     const char *subs[] = {"", "/instances", "/tmp", "/quarantine"};
     for (int i = 0; i < 4; i++) {
@@ -117,6 +160,8 @@ RnStore *rn_store_open(const RnStoreConfig *cfg, RnError *err)
         rn_store_close(s);
         return NULL;
     }
+    for (size_t i = 0; i < sizeof MIGRATIONS / sizeof MIGRATIONS[0]; i++)
+        sqlite3_exec(s->db, MIGRATIONS[i], NULL, NULL, NULL);
     return s;
 }
 
@@ -127,6 +172,8 @@ void rn_store_close(RnStore *s)
     if (s->db)
         sqlite3_close(s->db);
     pthread_mutex_destroy(&s->lock);
+    pthread_mutex_destroy(&s->commit_lock);
+    pthread_cond_destroy(&s->commit_done);
     free(s);
 }
 
@@ -175,6 +222,17 @@ int rn_instance_info_from_dataset(const RnDataset *ds, const char *ts_uid, RnIns
     get_str(ds, RN_TAG_SOPInstanceUID, info->sop_uid, sizeof info->sop_uid);
     get_str(ds, RN_TAG_SOPClassUID, info->sop_class_uid, sizeof info->sop_class_uid);
     get_str(ds, RN_TAG_StudyDate, info->study_date, sizeof info->study_date);
+    get_str(ds, RN_TAG_StudyTime, info->study_time, sizeof info->study_time);
+    get_str(ds, RN_TAG_StudyID, info->study_id, sizeof info->study_id);
+    char *ref = rn_dataset_get_string_all(ds, RN_TAG_ReferringPhysicianName, NULL);
+    if (ref) {
+        snprintf(info->referring_physician, sizeof info->referring_physician, "%s", ref);
+        free(ref);
+    }
+    int64_t sn = 0;
+    if (rn_dataset_get_int(ds, RN_TAG_SeriesNumber, 0, &sn, NULL) == 0 && sn > -1000000000 &&
+        sn < 1000000000)
+        info->series_number = (int)sn;
     get_str(ds, RN_TAG_AccessionNumber, info->accession_number, sizeof info->accession_number);
     get_str(ds, RN_TAG_Modality, info->modality, sizeof info->modality);
     get_str(ds, RN_TAG_BodyPartExamined, info->body_part, sizeof info->body_part);
@@ -208,12 +266,193 @@ static int fsync_path(const char *path, bool dir)
     int fd = open(path, (dir ? O_RDONLY | O_DIRECTORY : O_RDONLY) | O_CLOEXEC);
     if (fd < 0)
         return -1;
-    int rc = fsync(fd);
+    /* A file needs its data and size, not its timestamps (fdatasync, which
+     * costs nothing more when the writer already synced it). */
+    int rc = dir ? fsync(fd) : fdatasync(fd);
     close(fd);
     return rc;
 }
 
 static int exec_step(sqlite3_stmt *st) { return sqlite3_step(st) == SQLITE_DONE ? 0 : -1; }
+
+/* Index row of one put; inside the leader's transaction. */
+static int index_put(RnStore *s, sqlite3_stmt *a, sqlite3_stmt *b, const RnInstanceInfo *info,
+                     double now)
+{
+    (void)s;
+    sqlite3_reset(a);
+    sqlite3_reset(b);
+    const char *sv[] = {info->study_uid,        info->patient_id,       info->patient_name,
+                        info->patient_birth_date, info->patient_sex,    info->study_date,
+                        info->accession_number, info->study_description, info->study_time,
+                        info->study_id,         info->referring_physician};
+    for (int i = 0; i < 8; i++)
+        sqlite3_bind_text(a, i + 1, sv[i], -1, SQLITE_STATIC);
+    sqlite3_bind_double(a, 9, now);
+    for (int i = 8; i < 11; i++)
+        sqlite3_bind_text(a, i + 2, sv[i], -1, SQLITE_STATIC);
+    const char *iv[] = {info->sop_uid,       info->study_uid,       info->series_uid,
+                        info->sop_class_uid, info->transfer_syntax, info->modality,
+                        info->body_part,     info->series_description};
+    for (int i = 0; i < 8; i++)
+        sqlite3_bind_text(b, i + 1, iv[i], -1, SQLITE_STATIC);
+    sqlite3_bind_double(b, 9, info->slice_thickness);
+    sqlite3_bind_int(b, 10, info->instance_number);
+    sqlite3_bind_text(b, 11, info->calling_ae, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(b, 12, info->size);
+    sqlite3_bind_text(b, 13, info->path, -1, SQLITE_STATIC);
+    sqlite3_bind_double(b, 14, now);
+    sqlite3_bind_text(b, 15, info->manufacturer, -1, SQLITE_STATIC);
+    sqlite3_bind_int(b, 16, info->series_number);
+    return exec_step(a) == 0 && exec_step(b) == 0 ? 0 : -1;
+}
+
+/* Distinct folders whose entries changed in a group; each is fsync'd once. */
+typedef struct DirSet {
+    char (*paths)[700];
+    size_t n, cap;
+} DirSet;
+
+static void dirset_add(DirSet *d, const char *path)
+{
+    for (size_t i = 0; i < d->n; i++)
+        if (!strcmp(d->paths[i], path))
+            return;
+    if (d->n == d->cap) {
+        size_t cap = d->cap ? d->cap * 2 : 8;
+        void *p = realloc(d->paths, cap * sizeof *d->paths);
+        if (!p)
+            return; /* caught below: a folder not synced fails the group */
+        d->paths = p;
+        d->cap = cap;
+    }
+    snprintf(d->paths[d->n++], sizeof d->paths[0], "%s", path);
+}
+
+static bool dir_exists(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* The leader's work: commits one group of puts (see the file comment). */
+static void commit_group(RnStore *s, PutRequest *group)
+{
+    /* 1. File data was made durable by each caller before it queued (in
+     * parallel: the file system merges concurrent fsyncs into one journal
+     * commit), so the renames below never publish unwritten data. */
+    pthread_mutex_lock(&s->lock);
+    DirSet dirs = {0};
+    size_t dirs_wanted = 0;
+    /* 2. Duplicates policy and renames (in queue order: a later copy of the same
+     * SOP instance in the group replaces an earlier one, as it would one by one). */
+    for (PutRequest *r = group; r; r = r->next) {
+        if (r->rc)
+            continue;
+        RnInstanceInfo *info = r->info;
+        bool exists = false;
+        for (PutRequest *e = group; e != r; e = e->next)
+            exists |= e->rc == 0 && e->result != RN_PUT_DUPLICATE_KEPT &&
+                      !strcmp(e->info->sop_uid, info->sop_uid);
+        sqlite3_stmt *q = NULL;
+        if (!exists && sqlite3_prepare_v2(s->db, "SELECT 1 FROM instances WHERE sop_uid=?", -1,
+                                          &q, NULL) == SQLITE_OK) {
+            sqlite3_bind_text(q, 1, info->sop_uid, -1, SQLITE_STATIC);
+            exists = sqlite3_step(q) == SQLITE_ROW;
+        }
+        sqlite3_finalize(q);
+        r->result = exists ? RN_PUT_REPLACED : RN_PUT_STORED;
+        if (exists && s->duplicates != RN_DUP_REPLACE) {
+            unlink(r->tmp_file);
+            if (s->duplicates == RN_DUP_REJECT)
+                r->rc = rn_error_set(&r->err, RN_ERR_INVALID,
+                                     "duplicate SOP Instance UID %s refused by policy",
+                                     info->sop_uid);
+            else
+                r->result = RN_PUT_DUPLICATE_KEPT;
+            continue;
+        }
+        char study[520], series[600], dest[1000];
+        snprintf(study, sizeof study, "%s/instances/%s", s->root, info->study_uid);
+        snprintf(series, sizeof series, "%s/%s", study, info->series_uid);
+        snprintf(dest, sizeof dest, "%s/%s", s->root, info->path);
+        /* Parent folders are new only for the first instance of a series or study. */
+        bool new_study = !dir_exists(study), new_series = new_study || !dir_exists(series);
+        if ((r->rc = rn_mkdirs(series, &r->err)) != 0) {
+            unlink(r->tmp_file);
+            continue;
+        }
+        if (rename(r->tmp_file, dest) != 0) {
+            r->rc = rn_error_set(&r->err, RN_ERR_IO, "rename to %s: %s", dest, strerror(errno));
+            unlink(r->tmp_file);
+            continue;
+        }
+        dirset_add(&dirs, series), dirs_wanted++;
+        if (new_series)
+            dirset_add(&dirs, study), dirs_wanted++;
+        if (new_study) {
+            char top[420];
+            snprintf(top, sizeof top, "%s/instances", s->root);
+            dirset_add(&dirs, top), dirs_wanted++;
+        }
+    }
+    /* 3. Folders: one fsync each for the whole group. */
+    int dir_rc = dirs_wanted && dirs.n == 0 ? -1 : 0;
+    char bad_dir[700] = "";
+    for (size_t i = 0; i < dirs.n && dir_rc == 0; i++)
+        if (fsync_path(dirs.paths[i], true) != 0) {
+            dir_rc = -1;
+            snprintf(bad_dir, sizeof bad_dir, "%s", dirs.paths[i]);
+        }
+    free(dirs.paths);
+    /* 4. One transaction for every row of the group (synchronous=FULL: one WAL fsync). */
+    double now = wall_now();
+    sqlite3_stmt *a = NULL, *b = NULL;
+    bool ok = dir_rc == 0;
+    bool any = false;
+    for (PutRequest *r = group; r; r = r->next)
+        any |= r->rc == 0 && r->result != RN_PUT_DUPLICATE_KEPT;
+    if (ok && any) {
+        ok = sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK &&
+             sqlite3_prepare_v2(
+                 s->db,
+                 "INSERT INTO studies(study_uid,patient_id,patient_name,patient_birth_date,"
+                 "patient_sex,study_date,accession_number,study_description,last_received,"
+                 "study_time,study_id,referring_physician,generation) "
+                 "VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,1) ON CONFLICT(study_uid) DO "
+                 "UPDATE SET last_received=?9, generation=generation+1",
+                 -1, &a, NULL) == SQLITE_OK &&
+             sqlite3_prepare_v2(
+                 s->db,
+                 "INSERT OR REPLACE INTO instances(sop_uid,study_uid,series_uid,sop_class_uid,"
+                 "transfer_syntax,modality,body_part,series_description,slice_thickness,"
+                 "instance_number,calling_ae,size,path,received,manufacturer,series_number) "
+                 "VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16)",
+                 -1, &b, NULL) == SQLITE_OK;
+        for (PutRequest *r = group; ok && r; r = r->next)
+            if (r->rc == 0 && r->result != RN_PUT_DUPLICATE_KEPT)
+                ok = index_put(s, a, b, r->info, now) == 0;
+        sqlite3_finalize(a);
+        sqlite3_finalize(b);
+        if (ok)
+            ok = sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK;
+    }
+    if (!ok) {
+        RnError e = {0};
+        if (dir_rc)
+            rn_error_set(&e, RN_ERR_IO, "fsync %s: %s", bad_dir[0] ? bad_dir : "folders",
+                         bad_dir[0] ? strerror(errno) : "out of memory");
+        else
+            db_error(s, &e, "indexing instance");
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+        for (PutRequest *r = group; r; r = r->next)
+            if (r->rc == 0 && r->result != RN_PUT_DUPLICATE_KEPT) {
+                r->rc = e.code ? e.code : RN_ERR_IO;
+                r->err = e;
+            }
+    }
+    pthread_mutex_unlock(&s->lock);
+}
 
 int rn_store_put(RnStore *s, const char *tmp_file, RnInstanceInfo *info, RnPutResult *result,
                  RnError *err)
@@ -231,104 +470,52 @@ int rn_store_put(RnStore *s, const char *tmp_file, RnInstanceInfo *info, RnPutRe
     info->size = (int64_t)st.st_size;
     snprintf(info->path, sizeof info->path, "instances/%s/%s/%s.dcm", info->study_uid,
              info->series_uid, info->sop_uid);
-    char dir[700], dest[1000];
-    snprintf(dir, sizeof dir, "%s/instances/%s/%s", s->root, info->study_uid, info->series_uid);
-    snprintf(dest, sizeof dest, "%s/%s", s->root, info->path);
 
-    pthread_mutex_lock(&s->lock);
-    int rc = 0;
-    bool exists = false;
-    sqlite3_stmt *q = NULL;
-    if (sqlite3_prepare_v2(s->db, "SELECT 1 FROM instances WHERE sop_uid=?", -1, &q, NULL) ==
-        SQLITE_OK) {
-        sqlite3_bind_text(q, 1, info->sop_uid, -1, SQLITE_STATIC);
-        exists = sqlite3_step(q) == SQLITE_ROW;
-    }
-    sqlite3_finalize(q);
-    *result = exists ? RN_PUT_REPLACED : RN_PUT_STORED;
-    if (exists && s->duplicates == RN_DUP_REJECT) {
-        pthread_mutex_unlock(&s->lock);
-        unlink(tmp_file);
-        return rn_error_set(err, RN_ERR_INVALID, "duplicate SOP Instance UID %s refused by policy",
-                            info->sop_uid);
-    }
-    if (exists && s->duplicates == RN_DUP_KEEP_FIRST) {
-        pthread_mutex_unlock(&s->lock);
-        unlink(tmp_file);
-        *result = RN_PUT_DUPLICATE_KEPT;
-        return 0;
-    }
-    /* The lock is held across the file moves so two copies of one SOP instance
-     * arriving at once cannot interleave rename and index update. */
-    if (fsync_path(tmp_file, false) != 0) {
-        rc = rn_error_set(err, RN_ERR_IO, "fsync %s: %s", tmp_file, strerror(errno));
-        goto out;
-    }
-    if ((rc = rn_mkdirs(dir, err)) != 0)
-        goto out;
-    if (rename(tmp_file, dest) != 0) {
-        rc = rn_error_set(err, RN_ERR_IO, "rename to %s: %s", dest, strerror(errno));
-        goto out;
-    }
-    if (fsync_path(dir, true) != 0) {
-        rc = rn_error_set(err, RN_ERR_IO, "fsync %s: %s", dir, strerror(errno));
-        goto out;
-    }
-    /* Parent folders are new only for the first instance of a series or study. */
-    char parent[700];
-    snprintf(parent, sizeof parent, "%s/instances/%s", s->root, info->study_uid);
-    fsync_path(parent, true);
-    snprintf(parent, sizeof parent, "%s/instances", s->root);
-    fsync_path(parent, true);
+    /* The file's own data: synced here, in the caller's thread, so that the
+     * puts of concurrent associations sync their files at the same time. */
+    if (fsync_path(tmp_file, false) != 0)
+        return rn_error_set(err, RN_ERR_IO, "fsync %s: %s", tmp_file, strerror(errno));
 
-    double now = wall_now();
-    sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
-    sqlite3_stmt *a = NULL, *b = NULL;
-    int ok = sqlite3_prepare_v2(
-                 s->db,
-                 "INSERT INTO studies(study_uid,patient_id,patient_name,patient_birth_date,"
-                 "patient_sex,study_date,accession_number,study_description,last_received,"
-                 "generation) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,1) ON CONFLICT(study_uid) DO "
-                 "UPDATE SET last_received=?9, generation=generation+1",
-                 -1, &a, NULL) == SQLITE_OK &&
-             sqlite3_prepare_v2(
-                 s->db,
-                 "INSERT OR REPLACE INTO instances(sop_uid,study_uid,series_uid,sop_class_uid,"
-                 "transfer_syntax,modality,body_part,series_description,slice_thickness,"
-                 "instance_number,calling_ae,size,path,received,manufacturer) "
-                 "VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15)",
-                 -1, &b, NULL) == SQLITE_OK;
-    if (ok) {
-        const char *sv[] = {info->study_uid,          info->patient_id,
-                            info->patient_name,       info->patient_birth_date,
-                            info->patient_sex,        info->study_date,
-                            info->accession_number,   info->study_description};
-        for (int i = 0; i < 8; i++)
-            sqlite3_bind_text(a, i + 1, sv[i], -1, SQLITE_STATIC);
-        sqlite3_bind_double(a, 9, now);
-        const char *iv[] = {info->sop_uid,       info->study_uid,      info->series_uid,
-                            info->sop_class_uid, info->transfer_syntax, info->modality,
-                            info->body_part,     info->series_description};
-        for (int i = 0; i < 8; i++)
-            sqlite3_bind_text(b, i + 1, iv[i], -1, SQLITE_STATIC);
-        sqlite3_bind_double(b, 9, info->slice_thickness);
-        sqlite3_bind_int(b, 10, info->instance_number);
-        sqlite3_bind_text(b, 11, info->calling_ae, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(b, 12, info->size);
-        sqlite3_bind_text(b, 13, info->path, -1, SQLITE_STATIC);
-        sqlite3_bind_double(b, 14, now);
-        sqlite3_bind_text(b, 15, info->manufacturer, -1, SQLITE_STATIC);
-        ok = exec_step(a) == 0 && exec_step(b) == 0;
+    PutRequest r = {.tmp_file = tmp_file, .info = info};
+    pthread_mutex_lock(&s->commit_lock);
+    *s->queue_tail = &r;
+    s->queue_tail = &r.next;
+    while (!r.done) {
+        if (s->committing) {
+            pthread_cond_wait(&s->commit_done, &s->commit_lock);
+            continue;
+        }
+        /* Leader: take everything queued so far (this put included). */
+        PutRequest *group = s->queue;
+        s->queue = NULL;
+        s->queue_tail = &s->queue;
+        s->committing = true;
+        pthread_mutex_unlock(&s->commit_lock);
+        commit_group(s, group);
+        pthread_mutex_lock(&s->commit_lock);
+        s->groups++;
+        /* The requests live on their callers' stacks: read next before done. */
+        for (PutRequest *g = group, *next; g; g = next) {
+            next = g->next;
+            s->puts++;
+            g->done = true;
+        }
+        s->committing = false;
+        pthread_cond_broadcast(&s->commit_done);
     }
-    sqlite3_finalize(a);
-    sqlite3_finalize(b);
-    if (!ok || sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
-        rc = db_error(s, err, "indexing instance");
-        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
-    }
-out:
-    pthread_mutex_unlock(&s->lock);
-    return rc;
+    pthread_mutex_unlock(&s->commit_lock);
+    *result = r.result;
+    if (r.rc && err)
+        *err = r.err;
+    return r.rc;
+}
+
+void rn_store_commit_stats(RnStore *s, uint64_t *puts, uint64_t *groups)
+{
+    pthread_mutex_lock(&s->commit_lock);
+    *puts = s->puts;
+    *groups = s->groups;
+    pthread_mutex_unlock(&s->commit_lock);
 }
 
 int rn_store_quarantine(RnStore *s, const char *file, const char *reason, RnError *err)
@@ -359,31 +546,55 @@ static void col_text(sqlite3_stmt *st, int col, char *out, size_t size)
     snprintf(out, size, "%s", t ? (const char *)t : "");
 }
 
-int rn_store_study_instances(RnStore *s, const char *study_uid, RnInstanceFn fn, void *user,
-                             RnError *err)
+int rn_store_select_rows_(RnStore *s, const RnRowFilter *f, RnInstanceInfo **out, size_t *count,
+                          RnError *err)
 {
+    *out = NULL;
+    *count = 0;
+    char sql[1400];
+    size_t w = (size_t)snprintf(
+        sql, sizeof sql,
+        "SELECT i.sop_uid,i.study_uid,i.series_uid,i.sop_class_uid,i.transfer_syntax,"
+        "i.modality,i.body_part,i.series_description,i.slice_thickness,i.instance_number,"
+        "i.calling_ae,i.size,i.path,s.patient_id,s.patient_name,s.patient_birth_date,"
+        "s.patient_sex,s.study_date,s.accession_number,s.study_description,i.manufacturer,"
+        "s.study_time,s.study_id,s.referring_physician,i.series_number "
+        "FROM instances i JOIN studies s USING(study_uid) WHERE 1");
+    const char *vals[4] = {0};
+    int nv = 0;
+    if (f && f->study_uid) {
+        w += (size_t)snprintf(sql + w, sizeof sql - w, " AND i.study_uid=?%d", ++nv);
+        vals[nv - 1] = f->study_uid;
+    }
+    if (f && f->series_uid) {
+        w += (size_t)snprintf(sql + w, sizeof sql - w, " AND i.series_uid=?%d", ++nv);
+        vals[nv - 1] = f->series_uid;
+    }
+    if (f && f->sop_uid) {
+        w += (size_t)snprintf(sql + w, sizeof sql - w, " AND i.sop_uid=?%d", ++nv);
+        vals[nv - 1] = f->sop_uid;
+    }
+    if (f && f->patient_id) {
+        w += (size_t)snprintf(sql + w, sizeof sql - w, " AND s.patient_id=?%d", ++nv);
+        vals[nv - 1] = f->patient_id;
+    }
+    snprintf(sql + w, sizeof sql - w,
+             " ORDER BY s.patient_id, i.study_uid, i.series_uid, i.instance_number, i.sop_uid");
     pthread_mutex_lock(&s->lock);
     sqlite3_stmt *st = NULL;
     int rc = 0;
-    if (sqlite3_prepare_v2(
-            s->db,
-            "SELECT i.sop_uid,i.study_uid,i.series_uid,i.sop_class_uid,i.transfer_syntax,"
-            "i.modality,i.body_part,i.series_description,i.slice_thickness,i.instance_number,"
-            "i.calling_ae,i.size,i.path,s.patient_id,s.patient_name,s.patient_birth_date,"
-            "s.patient_sex,s.study_date,s.accession_number,s.study_description,i.manufacturer "
-            "FROM instances i "
-            "JOIN studies s USING(study_uid) WHERE i.study_uid=? ORDER BY i.series_uid, "
-            "i.instance_number, i.sop_uid",
-            -1, &st, NULL) != SQLITE_OK) {
+    if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK) {
         rc = db_error(s, err, "query");
         pthread_mutex_unlock(&s->lock);
         return rc;
     }
-    sqlite3_bind_text(st, 1, study_uid, -1, SQLITE_STATIC);
-    /* Rows are collected first so the callback runs without the lock. */
+    for (int i = 0; i < nv; i++)
+        sqlite3_bind_text(st, i + 1, vals[i], -1, SQLITE_STATIC);
+    /* Rows are collected first so callbacks run without the lock. */
     RnInstanceInfo *rows = NULL;
     size_t n = 0, cap = 0;
-    while (sqlite3_step(st) == SQLITE_ROW) {
+    int step;
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
         if (n == cap) {
             cap = cap ? cap * 2 : 64;
             RnInstanceInfo *p = realloc(rows, cap * sizeof *p);
@@ -416,14 +627,38 @@ int rn_store_study_instances(RnStore *s, const char *study_uid, RnInstanceFn fn,
         col_text(st, 18, r->accession_number, sizeof r->accession_number);
         col_text(st, 19, r->study_description, sizeof r->study_description);
         col_text(st, 20, r->manufacturer, sizeof r->manufacturer);
+        col_text(st, 21, r->study_time, sizeof r->study_time);
+        col_text(st, 22, r->study_id, sizeof r->study_id);
+        col_text(st, 23, r->referring_physician, sizeof r->referring_physician);
+        r->series_number = sqlite3_column_int(st, 24);
     }
+    if (rc == 0 && step != SQLITE_DONE)
+        rc = db_error(s, err, "query");
     sqlite3_finalize(st);
     pthread_mutex_unlock(&s->lock);
-    for (size_t i = 0; i < n && rc == 0; i++)
+    if (rc) {
+        free(rows);
+        return rc;
+    }
+    *out = rows;
+    *count = n;
+    return 0;
+}
+
+int rn_store_study_instances(RnStore *s, const char *study_uid, RnInstanceFn fn, void *user,
+                             RnError *err)
+{
+    RnRowFilter f = {.study_uid = study_uid};
+    RnInstanceInfo *rows;
+    size_t n;
+    int rc = rn_store_select_rows_(s, &f, &rows, &n, err);
+    if (rc)
+        return rc;
+    for (size_t i = 0; i < n; i++)
         if (fn(&rows[i], user))
             break;
     free(rows);
-    return rc;
+    return 0;
 }
 
 int rn_store_instance_count(RnStore *s, const char *study_uid, int64_t *count, RnError *err)
