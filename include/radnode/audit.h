@@ -1,7 +1,8 @@
 /*
  * Audit trail per DICOM PS3.15 A.5 (Audit Trail Message Format Profile): the
  * XML audit messages of A.5.3 (application activity, begin transferring,
- * instances transferred, query, export, user authentication, security alert)
+ * instances transferred, instances accessed, query, export, user
+ * authentication, security alert)
  * and their transport as RFC 5424 syslog messages over TLS (RFC 5425,
  * octet-counting framing) or UDP (RFC 5426) to the hospital's audit
  * repository.
@@ -28,6 +29,7 @@ typedef enum RnAuditEventKind {
     RN_AUDIT_LOGIN,                 /* 110114 User Authentication / 110122 Login */
     RN_AUDIT_LOGOUT,                /* 110114 / 110123 Logout */
     RN_AUDIT_SECURITY_ALERT,        /* 110113 Security Alert (type given by the caller) */
+    RN_AUDIT_INSTANCES_ACCESSED,    /* 110103 DICOM Instances Accessed (e.g. a study viewed) */
 } RnAuditEventKind;
 
 /* EventOutcomeIndicator (A.5.1) */

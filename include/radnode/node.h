@@ -52,6 +52,49 @@ typedef struct RnDestination {
     bool tls;
 } RnDestination;
 
+/* ---- Operator HTTP API: accounts, TLS, limits, audit (issue 9) ------------ */
+#define RN_NODE_MAX_ACCOUNTS 32
+
+/* Roles, each including the rights of the ones before it. */
+typedef enum RnHttpRole {
+    RN_ROLE_NONE = 0,
+    RN_ROLE_SERVICE,  /* a monitoring service: /metrics and /status, no patient data */
+    RN_ROLE_VIEWER,   /* read-only (e.g. a radiologist): studies, jobs, exports */
+    RN_ROLE_OPERATOR, /* the PACS administrator: + retries, the effective configuration */
+} RnHttpRole;
+
+/* A [user NAME] (password) or [token NAME] (bearer API token) section. */
+typedef struct RnHttpAccount {
+    char name[64];
+    bool is_token;
+    char secret_hash[256]; /* user: "scrypt$N$r$p$salt$hash"; token: "sha256$hex" */
+    RnHttpRole role;
+    int64_t expires;       /* tokens: unix time after which it is refused; 0 = never */
+} RnHttpAccount;
+
+typedef struct RnHttpConfig {
+    bool public_status;      /* /status (counts only) without authentication */
+    char tls_cert[400];      /* PEM; both set = HTTPS only */
+    char tls_key[400];
+    int session_ttl;         /* seconds a login session lives */
+    int max_body;            /* bytes of a request body */
+    int backoff_after;       /* failed logins from one address or for one user before back-off */
+    int backoff_max;         /* longest back-off, seconds */
+    int threads;             /* request threads */
+    RnHttpAccount accounts[RN_NODE_MAX_ACCOUNTS];
+    int account_count;
+} RnHttpConfig;
+
+/* [audit]: the PS3.15 A.5 audit trail (see radnode/audit.h). */
+typedef struct RnNodeAuditConfig {
+    char log_path[400];      /* "" = data_dir/audit.log */
+    int transport;           /* RnAuditTransport */
+    char host[256];
+    int port;
+    char ca_file[400], cert_file[400], key_file[400];
+    char site_id[64];
+} RnNodeAuditConfig;
+
 typedef struct RnNodeConfig {
     char ae_title[17];
     char bind_address[64];
@@ -83,6 +126,8 @@ typedef struct RnNodeConfig {
     int route_count;
     RnDestination destinations[RN_NODE_MAX_DESTINATIONS];
     int destination_count;
+    RnHttpConfig http;
+    RnNodeAuditConfig audit;
     char path[400]; /* the file it was read from ("" = built-in defaults) */
 } RnNodeConfig;
 
@@ -94,6 +139,28 @@ int rn_node_config_load(const char *path, RnNodeConfig *cfg, RnError *err);
 int rn_node_config_parse(const char *text, const char *origin, RnNodeConfig *cfg, RnError *err);
 /* The commented default configuration file text. */
 const char *rn_node_config_sample(void);
+
+const char *rn_http_role_name(RnHttpRole role);
+/* "service", "viewer", "operator" -> role; RN_ROLE_NONE if unknown. */
+RnHttpRole rn_http_role_parse(const char *name);
+
+/* Account secrets of the operator API. Passwords: scrypt (RFC 7914, OpenSSL's
+ * EVP_PBE_scrypt) with a random 16-byte salt, stored as
+ * "scrypt$N$r$p$<salt hex>$<32-byte hash hex>"; API tokens: 32 random bytes
+ * ("rnt_" + 64 hex digits) stored as "sha256$<hex>" (a token has full entropy,
+ * so a fast hash suffices). Comparisons are constant-time. */
+#define RN_HTTP_SCRYPT_N_DEFAULT 16384
+bool rn_http_secret_hash_valid(const char *hash, bool is_token);
+/* n: scrypt cost (a power of two, 1024..1048576; 0 = the default). */
+int rn_http_password_hash(const char *password, uint64_t n, char *out, size_t size, RnError *err);
+/* True if password matches; false for a malformed hash. */
+bool rn_http_password_verify(const char *password, const char *hash);
+/* A new random token and its stored form. */
+int rn_http_token_create(char *token, size_t token_size, char *hash, size_t hash_size,
+                         RnError *err);
+/* "sha256$<hex>" of a presented token. */
+void rn_http_token_hash(const char *token, char *out, size_t size);
+bool rn_http_token_verify(const char *token, const char *hash);
 
 /* Routing: the attributes of one series as seen by the rules. */
 typedef struct RnRouteSubject {

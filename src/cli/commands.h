@@ -22,6 +22,7 @@ RN_COMMAND(serve);
 RN_COMMAND(analyze);
 RN_COMMAND(deid);
 RN_COMMAND(dict);
+RN_COMMAND(passwd);
 #undef RN_COMMAND
 
 #endif

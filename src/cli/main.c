@@ -37,6 +37,7 @@ int main(int argc, char **argv)
         {"move", rn_cmd_move, "C-MOVE retrieve from a DICOM peer"},
         {"get", rn_cmd_get, "C-GET retrieve from a DICOM peer"},
         {"storescp", rn_cmd_storescp, "run a plain storage SCP writing Part 10 files"},
+        {"passwd", rn_cmd_passwd, "make password hashes and API tokens for the operator API"},
         {"nn", rn_cmd_nn, "inspect and run ONNX models"},
         {"serve", rn_cmd_serve, "run the node"},
         {"analyze", rn_cmd_analyze, "run the analyzers on files, offline"},

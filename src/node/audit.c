@@ -167,6 +167,10 @@ int rn_audit_message_xml(const RnAuditEvent *ev, const char *source_id, const ch
     case RN_AUDIT_INSTANCES_TRANSFERRED:
         id = "110104", id_meaning = "DICOM Instances Transferred", action = 'R';
         break;
+    case RN_AUDIT_INSTANCES_ACCESSED:
+        /* A.5.3.4: action R for reading (U/D when an operator changes or deletes). */
+        id = "110103", id_meaning = "DICOM Instances Accessed", action = 'R';
+        break;
     case RN_AUDIT_QUERY:
         id = "110112", id_meaning = "Query";
         break;

@@ -1,11 +1,14 @@
 /*
  * The node's configuration: one INI-style file ("key = value" lines under
  * [section] headers, '#' comments), read over built-in defaults that work for
- * a first run. Sections: [node], [access], [route NAME] (one per routing
- * rule), [destination NAME] (a PACS or a RIS). Every error names the file
- * and line; unknown keys are errors, so a typo never silently falls back to
- * a default.
+ * a first run. Sections: [node], [access], [http] (the operator API's TLS and
+ * limits), [audit] (the PS3.15 A.5 trail), [route NAME] (one per routing
+ * rule), [destination NAME] (a PACS or a RIS), [user NAME] and [token NAME]
+ * (accounts of the operator API, holding only salted hashes). Every error
+ * names the file and line; unknown keys are errors, so a typo never silently
+ * falls back to a default.
  */
+#include "radnode/audit.h"
 #include "radnode/node.h"
 
 #include <ctype.h>
@@ -14,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 static const char SAMPLE[] =
     "# radnode configuration. Every value shown is the built-in default.\n"
@@ -59,6 +63,52 @@ static const char SAMPLE[] =
     "# (empty = anyone; set both in production).\n"
     "allowed_calling_aes =\n"
     "allowed_hosts =\n"
+    "\n"
+    "[http]\n"
+    "# The operator API (http_bind/http_port above). /health and /ready never ask\n"
+    "# for a login; /status (counts only, no patient data) does not either while\n"
+    "# public_status = yes. Everything else needs an account below.\n"
+    "public_status = yes\n"
+    "# HTTPS: a PEM certificate (chain) and its key; with both set the API speaks\n"
+    "# only HTTPS.\n"
+    "tls_cert =\n"
+    "tls_key =\n"
+    "# Seconds a login session (POST /api/login) lives.\n"
+    "session_ttl = 900\n"
+    "# Largest request body accepted.\n"
+    "max_body_kb = 64\n"
+    "# After this many failed logins from one address or for one user, every\n"
+    "# further attempt must wait twice as long as the previous one (429), up to\n"
+    "# backoff_max seconds; a success clears it.\n"
+    "backoff_after = 5\n"
+    "backoff_max = 300\n"
+    "threads = 4\n"
+    "\n"
+    "[audit]\n"
+    "# PS3.15 A.5 audit log (append-only, mode 0600); empty = <data_dir>/audit.log.\n"
+    "log =\n"
+    "# Also send it to the hospital's audit repository: none, udp (RFC 5426) or\n"
+    "# tls (RFC 5425, needs ca_file; cert_file/key_file for mutual authentication).\n"
+    "transport = none\n"
+    "host =\n"
+    "port = 0\n"
+    "ca_file =\n"
+    "cert_file =\n"
+    "key_file =\n"
+    "site_id =\n"
+    "\n"
+    "# Accounts of the operator API. Roles: service (/metrics, /status), viewer\n"
+    "# (read-only: studies, jobs, exports), operator (viewer + retries and the\n"
+    "# effective configuration). Only salted hashes are stored; `radnode passwd`\n"
+    "# prints them.\n"
+    "# [user admin]\n"
+    "# role = operator\n"
+    "# password_hash = scrypt$16384$8$1$<salt>$<hash>\n"
+    "#\n"
+    "# [token prometheus]\n"
+    "# role = service\n"
+    "# hash = sha256$<hash of the token>\n"
+    "# expires = 2027-01-01\n"
     "\n"
     "# Routing rules: every 'when' line must hold. Operators: = != in ~ (contains) < <= > >=\n"
     "# and 'present'. Attributes: Modality, BodyPartExamined, SeriesDescription,\n"
@@ -226,7 +276,131 @@ int rn_route_condition_parse(const char *text, RnRouteCondition *out, RnError *e
     return 0;
 }
 
-typedef enum Section { SEC_NONE, SEC_NODE, SEC_ACCESS, SEC_ROUTE, SEC_DEST } Section;
+typedef enum Section {
+    SEC_NONE,
+    SEC_NODE,
+    SEC_ACCESS,
+    SEC_ROUTE,
+    SEC_DEST,
+    SEC_HTTP,
+    SEC_AUDIT,
+    SEC_ACCOUNT
+} Section;
+
+const char *rn_http_role_name(RnHttpRole role)
+{
+    switch (role) {
+    case RN_ROLE_SERVICE:
+        return "service";
+    case RN_ROLE_VIEWER:
+        return "viewer";
+    case RN_ROLE_OPERATOR:
+        return "operator";
+    default:
+        return "none";
+    }
+}
+
+RnHttpRole rn_http_role_parse(const char *name)
+{
+    for (int r = RN_ROLE_SERVICE; r <= RN_ROLE_OPERATOR; r++)
+        if (!strcmp(name, rn_http_role_name((RnHttpRole)r)))
+            return (RnHttpRole)r;
+    return RN_ROLE_NONE;
+}
+
+static int http_key(RnHttpConfig *h, const char *k, const char *v)
+{
+    long i;
+    bool b;
+    if (!strcmp(k, "public_status"))
+        return parse_bool(v, &b) ? -1 : (h->public_status = b, 0);
+    if (!strcmp(k, "tls_cert"))
+        return copy_str(h->tls_cert, sizeof h->tls_cert, v);
+    if (!strcmp(k, "tls_key"))
+        return copy_str(h->tls_key, sizeof h->tls_key, v);
+    if (!strcmp(k, "session_ttl"))
+        return parse_int(v, 1, 7 * 86400, &i) ? -1 : (h->session_ttl = (int)i, 0);
+    if (!strcmp(k, "max_body_kb"))
+        return parse_int(v, 1, 16384, &i) ? -1 : (h->max_body = (int)i * 1024, 0);
+    if (!strcmp(k, "backoff_after"))
+        return parse_int(v, 1, 1000, &i) ? -1 : (h->backoff_after = (int)i, 0);
+    if (!strcmp(k, "backoff_max"))
+        return parse_int(v, 1, 86400, &i) ? -1 : (h->backoff_max = (int)i, 0);
+    if (!strcmp(k, "threads"))
+        return parse_int(v, 1, 64, &i) ? -1 : (h->threads = (int)i, 0);
+    return -2;
+}
+
+static int audit_key(RnNodeAuditConfig *a, const char *k, const char *v)
+{
+    long i;
+    if (!strcmp(k, "log"))
+        return copy_str(a->log_path, sizeof a->log_path, v);
+    if (!strcmp(k, "transport")) {
+        if (!strcmp(v, "none"))
+            a->transport = RN_AUDIT_TRANSPORT_NONE;
+        else if (!strcmp(v, "udp"))
+            a->transport = RN_AUDIT_TRANSPORT_UDP;
+        else if (!strcmp(v, "tls"))
+            a->transport = RN_AUDIT_TRANSPORT_TLS;
+        else
+            return -1;
+        return 0;
+    }
+    if (!strcmp(k, "host"))
+        return copy_str(a->host, sizeof a->host, v);
+    if (!strcmp(k, "port"))
+        return parse_int(v, 0, 65535, &i) ? -1 : (a->port = (int)i, 0);
+    if (!strcmp(k, "ca_file"))
+        return copy_str(a->ca_file, sizeof a->ca_file, v);
+    if (!strcmp(k, "cert_file"))
+        return copy_str(a->cert_file, sizeof a->cert_file, v);
+    if (!strcmp(k, "key_file"))
+        return copy_str(a->key_file, sizeof a->key_file, v);
+    if (!strcmp(k, "site_id"))
+        return copy_str(a->site_id, sizeof a->site_id, v);
+    return -2;
+}
+
+/* "YYYY-MM-DD" (end of that day, UTC) or seconds since the epoch. */
+static int parse_expiry(const char *v, int64_t *out)
+{
+    int y, m, d;
+    char tail;
+    if (sscanf(v, "%4d-%2d-%2d%c", &y, &m, &d, &tail) == 3) {
+        if (y < 1970 || m < 1 || m > 12 || d < 1 || d > 31)
+            return -1;
+        struct tm tm = {.tm_year = y - 1900, .tm_mon = m - 1, .tm_mday = d, .tm_hour = 23,
+                        .tm_min = 59, .tm_sec = 59};
+        time_t t = timegm(&tm);
+        if (t == (time_t)-1)
+            return -1;
+        *out = (int64_t)t;
+        return 0;
+    }
+    long i;
+    if (parse_int(v, 0, 1L << 40, &i))
+        return -1;
+    *out = i;
+    return 0;
+}
+
+static int account_key(RnHttpAccount *a, const char *k, const char *v)
+{
+    if (!strcmp(k, "role")) {
+        a->role = rn_http_role_parse(v);
+        return a->role == RN_ROLE_NONE ? -1 : 0;
+    }
+    if ((!a->is_token && !strcmp(k, "password_hash")) || (a->is_token && !strcmp(k, "hash"))) {
+        if (!rn_http_secret_hash_valid(v, a->is_token))
+            return -1;
+        return copy_str(a->secret_hash, sizeof a->secret_hash, v);
+    }
+    if (a->is_token && !strcmp(k, "expires"))
+        return parse_expiry(v, &a->expires);
+    return -2;
+}
 
 static int node_key(RnNodeConfig *c, const char *k, const char *v)
 {
@@ -333,6 +507,7 @@ int rn_node_config_parse(const char *text, const char *origin, RnNodeConfig *cfg
     Section sec = SEC_NONE;
     RnRoute *route = NULL;
     RnDestination *dest = NULL;
+    RnHttpAccount *account = NULL;
     int lineno = 0;
     const char *p = text;
     while (*p) {
@@ -367,6 +542,34 @@ int rn_node_config_parse(const char *text, const char *origin, RnNodeConfig *cfg
                 sec = SEC_NODE;
             } else if (!strcmp(name, "access") && !arg) {
                 sec = SEC_ACCESS;
+            } else if (!strcmp(name, "http") && !arg) {
+                sec = SEC_HTTP;
+            } else if (!strcmp(name, "audit") && !arg) {
+                sec = SEC_AUDIT;
+            } else if ((!strcmp(name, "user") || !strcmp(name, "token")) && arg && *arg) {
+                bool is_token = !strcmp(name, "token");
+                for (int i = 0; i < cfg->http.account_count; i++)
+                    if (!strcmp(cfg->http.accounts[i].name, arg))
+                        return rn_error_set(err, RN_ERR_PARSE,
+                                            "%s:%d: account \"%s\" is defined twice", origin,
+                                            lineno, arg);
+                if (cfg->http.account_count >= RN_NODE_MAX_ACCOUNTS)
+                    return rn_error_set(err, RN_ERR_LIMIT, "%s:%d: more than %d accounts",
+                                        origin, lineno, RN_NODE_MAX_ACCOUNTS);
+                /* Names appear in audit records and Basic credentials: no ':' or controls. */
+                for (const char *c = arg; *c; c++)
+                    if (*c == ':' || (unsigned char)*c < 0x21 || *c == 0x7f)
+                        return rn_error_set(err, RN_ERR_PARSE,
+                                            "%s:%d: account name \"%s\" may not contain ':', "
+                                            "spaces or control characters",
+                                            origin, lineno, arg);
+                account = &cfg->http.accounts[cfg->http.account_count++];
+                memset(account, 0, sizeof *account);
+                account->is_token = is_token;
+                if (copy_str(account->name, sizeof account->name, arg))
+                    return rn_error_set(err, RN_ERR_PARSE, "%s:%d: account name too long",
+                                        origin, lineno);
+                sec = SEC_ACCOUNT;
             } else if (!strcmp(name, "route") && arg && *arg) {
                 if (cfg->route_count >= RN_NODE_MAX_ROUTES)
                     return rn_error_set(err, RN_ERR_LIMIT, "%s:%d: more than %d routes", origin,
@@ -397,7 +600,8 @@ int rn_node_config_parse(const char *text, const char *origin, RnNodeConfig *cfg
             } else {
                 return rn_error_set(err, RN_ERR_PARSE,
                                     "%s:%d: unknown section [%s%s%s] (expected [node], [access], "
-                                    "[route NAME], [destination NAME])",
+                                    "[http], [audit], [route NAME], [destination NAME], "
+                                    "[user NAME], [token NAME])",
                                     origin, lineno, name, arg ? " " : "", arg ? arg : "");
             }
             continue;
@@ -450,14 +654,45 @@ int rn_node_config_parse(const char *text, const char *origin, RnNodeConfig *cfg
         case SEC_DEST:
             rc = dest_key(dest, key, val);
             break;
+        case SEC_HTTP:
+            rc = http_key(&cfg->http, key, val);
+            break;
+        case SEC_AUDIT:
+            rc = audit_key(&cfg->audit, key, val);
+            break;
+        case SEC_ACCOUNT:
+            rc = account_key(account, key, val);
+            break;
         }
         if (rc == -2)
             return rn_error_set(err, RN_ERR_PARSE, "%s:%d: unknown key \"%s\"", origin, lineno,
                                 key);
+        /* A secret's value is never echoed into a message that may reach a log. */
+        if (rc && sec == SEC_ACCOUNT && strcmp(key, "role") && strcmp(key, "expires"))
+            return rn_error_set(err, RN_ERR_PARSE,
+                                "%s:%d: invalid %s (expected %s; `radnode passwd` prints one)",
+                                origin, lineno, key,
+                                account->is_token ? "sha256$<64 hex digits>"
+                                                  : "scrypt$N$r$p$<salt hex>$<64 hex digits>");
         if (rc)
             return rn_error_set(err, RN_ERR_PARSE, "%s:%d: invalid value \"%s\" for %s", origin,
                                 lineno, val, key);
     }
+    for (int i = 0; i < cfg->http.account_count; i++) {
+        const RnHttpAccount *a = &cfg->http.accounts[i];
+        if (!a->secret_hash[0] || a->role == RN_ROLE_NONE)
+            return rn_error_set(err, RN_ERR_PARSE, "%s: %s \"%s\" needs role and %s", origin,
+                                a->is_token ? "token" : "user", a->name,
+                                a->is_token ? "hash" : "password_hash");
+    }
+    if (!cfg->http.tls_cert[0] != !cfg->http.tls_key[0])
+        return rn_error_set(err, RN_ERR_PARSE, "%s: [http] needs both tls_cert and tls_key",
+                            origin);
+    if (cfg->audit.transport != RN_AUDIT_TRANSPORT_NONE && !cfg->audit.host[0])
+        return rn_error_set(err, RN_ERR_PARSE, "%s: [audit] transport needs a host", origin);
+    if (cfg->audit.transport == RN_AUDIT_TRANSPORT_TLS && !cfg->audit.ca_file[0])
+        return rn_error_set(err, RN_ERR_PARSE, "%s: [audit] transport = tls needs ca_file",
+                            origin);
     for (int i = 0; i < cfg->route_count; i++)
         if (!cfg->routes[i].analyzer[0])
             return rn_error_set(err, RN_ERR_PARSE, "%s: route \"%s\" names no analyzer", origin,

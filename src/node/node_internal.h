@@ -12,7 +12,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
-struct MHD_Daemon;
+struct NodeHttp;
 
 typedef struct Node {
     RnNodeConfig cfg;          /* routes and destinations guarded by cfg_lock */
@@ -27,7 +27,7 @@ typedef struct Node {
     int worker_count;
     bool threads_started;
     char self_exe[PATH_MAX];
-    struct MHD_Daemon *http;
+    struct NodeHttp *http; /* the operator API (http.c) */
     int http_port;
     double started;
 } Node;

@@ -16,6 +16,7 @@
  * Shared mutable state: the store (its own lock) and the routes and
  * destinations (guarded by Node.cfg_lock).
  */
+#include "node/http_hooks.h"
 #include "node/node_internal.h"
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -117,6 +118,10 @@ static uint16_t ingest_end(void *instance, bool complete, char *comment, size_t 
     Incoming *in = instance;
     Node *n = in->node;
     uint16_t status = RN_STATUS_SUCCESS;
+    /* Data first (rn_store_put syncs it again, which is then nearly free):
+     * the fsyncs of concurrent associations overlap here. */
+    if (complete && !in->failed && fdatasync(in->fd) != 0)
+        in->failed = true;
     close(in->fd);
     if (!complete || in->failed) {
         unlink(in->tmp);
@@ -169,6 +174,110 @@ quarantine:
     free(in);
     /* PS3.4 B.2.3: A900 data set does not match SOP class; C000 cannot understand. */
     return RN_STATUS_CANNOT_UNDERSTAND;
+}
+
+/* ---- Query/Retrieve SCP: answers from the index ------------------------------------
+ * C-FIND matches come from rn_store_find; C-MOVE and C-GET send the stored
+ * files. A C-MOVE destination must be one of the configured DICOM
+ * destinations (matched by its AE title), like a PACS knows its peers. */
+
+typedef struct FindEmit {
+    Node *node;
+    RnQrResponder *r;
+    int matches;
+    int send_rc;
+} FindEmit;
+
+static int find_emit(RnDataset *rsp, void *user)
+{
+    FindEmit *f = user;
+    /* PS3.4 C.4.1.1.3.2: where the match can be retrieved from. */
+    rn_dataset_set_string(rsp, RN_TAG(0x0008, 0x0054), RN_VR_AE, f->node->cfg.ae_title, NULL);
+    RnError err = {0};
+    int rc = rn_qr_send_match(f->r, rsp, &err);
+    if (rc < 0)
+        rn_warn("C-FIND response not sent: %s", err.message);
+    f->send_rc = rc;
+    f->matches += rc == 0;
+    return rc != 0;
+}
+
+static uint16_t qr_find(void *user, const RnQrRequest *rq, RnQrResponder *r, char *comment,
+                        size_t comment_size)
+{
+    Node *n = user;
+    FindEmit f = {.node = n, .r = r};
+    RnError err = {0};
+    int rc = rn_store_find(n->store, (RnQrLevel)rn_qr_level_parse(rq->level), rq->identifier,
+                           find_emit, &f, &err);
+    if (rc) {
+        rn_warn("C-FIND from %s (%s): %s", rq->calling_ae, rq->level, err.message);
+        rn_format(comment, comment_size, "%.60s", err.message);
+        /* PS3.4 C.4.1.1.4: A900 identifier does not match SOP class; C000 unable to process. */
+        return rc == RN_ERR_INVALID ? RN_STATUS_IDENTIFIER_MISMATCH : RN_STATUS_CANNOT_UNDERSTAND;
+    }
+    rn_info("C-FIND %s level from %s: %d match%s%s", rq->level, rq->calling_ae, f.matches,
+            f.matches == 1 ? "" : "es", f.send_rc == 1 ? " (cancelled)" : "");
+    return RN_STATUS_SUCCESS;
+}
+
+typedef struct RetrieveList {
+    Node *node;
+    RnQrResponder *r;
+    int rc;
+    RnError err;
+} RetrieveList;
+
+static int retrieve_add(const RnInstanceInfo *info, void *user)
+{
+    RetrieveList *l = user;
+    char path[1100];
+    if (rn_store_abs_path(l->node->store, info, path, sizeof path) != 0)
+        return 0;
+    l->rc = rn_qr_add_instance(l->r, path, info->sop_class_uid, info->sop_uid,
+                               info->transfer_syntax, &l->err);
+    return l->rc != 0;
+}
+
+static uint16_t qr_retrieve(void *user, const RnQrRequest *rq, RnQrResponder *r, char *comment,
+                            size_t comment_size)
+{
+    Node *n = user;
+    RetrieveList l = {.node = n, .r = r};
+    RnError err = {0};
+    int rc = rn_store_retrieve(n->store, (RnQrLevel)rn_qr_level_parse(rq->level), rq->identifier,
+                               retrieve_add, &l, &err);
+    if (!rc && l.rc) {
+        rc = l.rc;
+        err = l.err;
+    }
+    if (rc) {
+        rn_warn("%s from %s (%s): %s",
+                rq->command_field == RN_DIMSE_C_MOVE_RQ ? "C-MOVE" : "C-GET", rq->calling_ae,
+                rq->level, err.message);
+        rn_format(comment, comment_size, "%.60s", err.message);
+        /* A900 identifier does not match; A701 unable to calculate the matches. */
+        return rc == RN_ERR_INVALID ? RN_STATUS_IDENTIFIER_MISMATCH : 0xA701;
+    }
+    return RN_STATUS_SUCCESS;
+}
+
+static bool qr_destination(void *user, const char *ae_title, RnQrDestination *out)
+{
+    Node *n = user;
+    bool found = false;
+    pthread_mutex_lock(&n->cfg_lock);
+    for (int i = 0; i < n->cfg.destination_count && !found; i++) {
+        const RnDestination *d = &n->cfg.destinations[i];
+        if (d->type != RN_DEST_DICOM || strcmp(d->ae_title, ae_title) != 0)
+            continue;
+        snprintf(out->host, sizeof out->host, "%s", d->host);
+        out->port = d->port;
+        out->tls = NULL;
+        found = true;
+    }
+    pthread_mutex_unlock(&n->cfg_lock);
+    return found;
 }
 
 /* ---- Study assembly and routing ------------------------------------------------ */
@@ -309,6 +418,66 @@ static void log_tail(const char *path, char *out, size_t size)
     free(t);
 }
 
+/* The prior CT for a follow-up analyzer (lungct): among the same patient's
+ * studies already in the store, the most recent CT study dated strictly
+ * before the current one; in it, the series with the thinnest slices (ties:
+ * most instances). Priors reach the store like any study (routed by the
+ * PACS, or sent earlier). Writes the series folder into out; returns false
+ * when there is none (the analysis then runs without a prior). */
+static bool find_prior(Node *n, const Collect *cur, char *out, size_t size)
+{
+    const RnInstanceInfo *ci = NULL;
+    for (size_t s = 0; s < cur->n; s++)
+        if (!strcmp(cur->series[s].info.modality, "CT")) {
+            ci = &cur->series[s].info;
+            break;
+        }
+    if (!ci || !ci->patient_id[0] || strlen(ci->study_date) != 8)
+        return false;
+    RnError err = {0};
+    RnDataset *id = rn_dataset_create();
+    if (!id || rn_dataset_set_string(id, RN_TAG_PatientID, RN_VR_LO, ci->patient_id, &err)) {
+        rn_dataset_destroy(id);
+        return false;
+    }
+    Collect all = {0};
+    int rc = rn_store_retrieve(n->store, RN_QR_PATIENT, id, collect_series, &all, &err);
+    rn_dataset_destroy(id);
+    if (rc) {
+        rn_warn("priors: patient of study %s: %s", ci->study_uid, err.message);
+        free(all.series);
+        return false;
+    }
+    const SeriesRep *best = NULL;
+    for (size_t s = 0; s < all.n; s++) {
+        const SeriesRep *r = &all.series[s];
+        if (strcmp(r->info.modality, "CT") || !strcmp(r->info.study_uid, ci->study_uid) ||
+            strlen(r->info.study_date) != 8 || strcmp(r->info.study_date, ci->study_date) >= 0 ||
+            r->count < 10)
+            continue;
+        if (!best) {
+            best = r;
+            continue;
+        }
+        int date = strcmp(r->info.study_date, best->info.study_date);
+        double tr = r->info.slice_thickness > 0 ? r->info.slice_thickness : 99;
+        double tb = best->info.slice_thickness > 0 ? best->info.slice_thickness : 99;
+        if (date > 0 ||
+            (date == 0 && !strcmp(r->info.study_uid, best->info.study_uid) &&
+             (tr < tb || (tr == tb && r->count > best->count))))
+            best = r;
+    }
+    if (best)
+        rn_format(out, size, "%s/instances/%s/%s", n->cfg.data_dir, best->info.study_uid,
+                  best->info.series_uid);
+    if (best)
+        rn_info("priors: study %s (%s): prior CT study %s of %s, series %s (%d instances)",
+                ci->study_uid, ci->study_date, best->info.study_uid, best->info.study_date,
+                best->info.series_uid, best->count);
+    free(all.series);
+    return best != NULL;
+}
+
 /* Runs `radnode analyze` on the job's inputs in a child process with limits.
  * Returns 0 when it exited 0; fills why otherwise. */
 static int run_analysis(Node *n, const RnJob *job, const char *dir, char *why, size_t why_size)
@@ -335,6 +504,8 @@ static int run_analysis(Node *n, const RnJob *job, const char *dir, char *why, s
             snprintf(inputs[nin++], need, "%s/instances/%s/%s", n->cfg.data_dir, job->study_uid,
                      c.series[s].info.series_uid);
     }
+    char prior[1200] = "";
+    bool has_prior = !strcmp(job->target, "lungct") && find_prior(n, &c, prior, sizeof prior);
     free(c.series);
     if (!inputs || nin == 0) {
         rn_format(why, why_size, "no input series left for %s in study %s", job->target,
@@ -352,7 +523,7 @@ static int run_analysis(Node *n, const RnJob *job, const char *dir, char *why, s
                      "--json", "--lang", n->cfg.language, "--models", n->cfg.models_dir,
                      "--objects", "sr,sc,pdf,hl7", "--station", n->cfg.ae_title};
     size_t nfixed = sizeof fixed / sizeof fixed[0];
-    char **argv = rn_calloc(nfixed + nin + 1, sizeof *argv);
+    char **argv = rn_calloc(nfixed + nin + 3, sizeof *argv);
     if (!argv || rn_mkdirs(out_dir, &err)) {
         rn_format(why, why_size, "%s", argv ? err.message : "out of memory");
         for (size_t i = 0; i < nin; i++)
@@ -362,6 +533,10 @@ static int run_analysis(Node *n, const RnJob *job, const char *dir, char *why, s
         return -1;
     }
     memcpy(argv, fixed, sizeof fixed);
+    if (has_prior) {
+        argv[nfixed++] = "--prior";
+        argv[nfixed++] = prior;
+    }
     memcpy(argv + nfixed, inputs, nin * sizeof *inputs);
     int out_fd = open(json_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     int log_fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
@@ -489,7 +664,9 @@ static void *worker_main(void *arg)
                 job.study_uid, job.payload, job.attempts);
         char why[512];
         double t0 = rn_time_now();
-        if (run_analysis(n, &job, dir, why, sizeof why) == 0) {
+        bool analysed = run_analysis(n, &job, dir, why, sizeof why) == 0;
+        node_http_observe_analysis(n, job.target, rn_time_now() - t0, analysed);
+        if (analysed) {
             rn_info("job %lld: done in %.1f s", (long long)job.id, rn_time_now() - t0);
             /* Exports are queued before the job is marked done: a crash between
              * the two re-runs the analysis, whose results have the same UIDs. */
@@ -789,6 +966,10 @@ int rn_node_serve(const RnNodeConfig *cfg, RnError *err)
         .allowed_calling_aes = cfg->allowed_calling_ae_count ? aes : NULL,
         .allowed_hosts = cfg->allowed_host_count ? hosts : NULL,
         .store = {.begin = ingest_begin, .data = ingest_data, .end = ingest_end, .user = n},
+        .qr = {.find = qr_find,
+               .retrieve = qr_retrieve,
+               .destination = qr_destination,
+               .user = n},
     };
     n->scp = rn_scp_start(&scp, err);
     if (!n->scp) {
@@ -810,7 +991,8 @@ int rn_node_serve(const RnNodeConfig *cfg, RnError *err)
     printf("radnode %s serving: AE title %s, DICOM port %d", RN_VERSION, cfg->ae_title,
            rn_scp_port(n->scp));
     if (cfg->http_port)
-        printf(", status API http://%s:%d/status", cfg->http_bind, n->http_port);
+        printf(", status API %s://%s:%d/status", node_http_scheme(n), cfg->http_bind,
+               n->http_port);
     printf(", data in %s, config %s\n", cfg->data_dir,
            cfg->path[0] ? cfg->path : "(built-in defaults)");
     for (int i = 0; i < cfg->route_count; i++)
@@ -865,6 +1047,13 @@ out:
         pthread_join(n->exporter, NULL);
     }
     free(n->workers);
+    if (n->store) {
+        uint64_t puts = 0, groups = 0;
+        rn_store_commit_stats(n->store, &puts, &groups);
+        if (puts)
+            rn_info("ingest: %llu instances committed in %llu groups", (unsigned long long)puts,
+                    (unsigned long long)groups);
+    }
     rn_store_close(n->store);
     pthread_mutex_destroy(&n->cfg_lock);
     pthread_mutex_destroy(&n->wake_lock);

@@ -96,6 +96,7 @@ static void test_messages_validate_against_schema(void **state)
         {RN_AUDIT_BEGIN_TRANSFERRING, "110102"}, {RN_AUDIT_INSTANCES_TRANSFERRED, "110104"},
         {RN_AUDIT_QUERY, "110112"}, {RN_AUDIT_EXPORT, "110106"}, {RN_AUDIT_LOGIN, "110114"},
         {RN_AUDIT_LOGOUT, "110114"}, {RN_AUDIT_SECURITY_ALERT, "110113"},
+        {RN_AUDIT_INSTANCES_ACCESSED, "110103"},
     };
     for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
         RnAuditEvent ev;
