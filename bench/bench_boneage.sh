@@ -4,7 +4,7 @@
 # process) and peak memory (/usr/bin/time -v, maximum resident set size), on 2 threads, for the
 # full-resolution RSNA radiographs wrapped as DX and their 299 px versions wrapped as SC (in a
 # temporary folder). Not a test: it prints figures.
-#   bench/bench_boneage.sh [BUILD_DIR]      (model: models/boneage-v1.onnx or $RN_BONEAGE_MODEL)
+#   bench/bench_boneage.sh [BUILD_DIR]      (model: models/boneage-v2.onnx or $RN_BONEAGE_MODEL)
 set -u
 SRC=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${1:-$SRC/build}
@@ -13,7 +13,7 @@ DATA=${RN_SHARED_DATA:-$SRC/../shared/data}
 FULL=$DATA/boneage-rsna-fullres
 [ -x "$RADNODE" ] || { echo "no $RADNODE"; exit 1; }
 [ -r "$FULL/labels.csv" ] || { echo "no $FULL"; exit 1; }
-[ -n "${RN_BONEAGE_MODEL:-}" ] || [ -r "$SRC/models/boneage-v1.onnx" ] || { echo "no model"; exit 1; }
+[ -n "${RN_BONEAGE_MODEL:-}" ] || [ -r "$SRC/models/boneage-v2.onnx" ] || { echo "no model"; exit 1; }
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 for png in "$FULL"/*.png; do

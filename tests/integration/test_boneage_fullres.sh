@@ -7,7 +7,7 @@
 # sideways), 12-bit MONOCHROME1 with a window. Reported per image: label, full-resolution,
 # 299 px and variant predictions and their differences. Asserted: every image is analysed (no
 # refusal), the variant agrees with the original, and, only with the real model
-# models/boneage-v1.onnx, the full-resolution MAE against the labels stays under a loose bound
+# models/boneage-v2.onnx, the full-resolution MAE against the labels stays under a loose bound
 # and the full-resolution and 299 px predictions agree. Skips (77) without the data, the
 # binary, a model or pydicom. The wrapped DICOM files live in a temporary folder only.
 set -u
@@ -17,10 +17,10 @@ RADNODE=${RADNODE:-$SRC/build/radnode}
 FULL=$DATA/boneage-rsna-fullres
 SMALL=$DATA/boneage-rsna-299px/images
 REAL_MODEL=0
-if [ -z "${RN_BONEAGE_MODEL:-}" ] && [ -r "$SRC/models/boneage-v1.onnx" ]; then
+if [ -z "${RN_BONEAGE_MODEL:-}" ] && [ -r "$SRC/models/boneage-v2.onnx" ]; then
     REAL_MODEL=1
 elif [ -z "${RN_BONEAGE_MODEL:-}" ]; then
-    echo "skip: no models/boneage-v1.onnx (set RN_BONEAGE_MODEL for a plumbing-only run)"; exit 77
+    echo "skip: no models/boneage-v2.onnx (set RN_BONEAGE_MODEL for a plumbing-only run)"; exit 77
 fi
 [ -r "$FULL/labels.csv" ] && [ -d "$SMALL" ] || { echo "skip: no $FULL"; exit 77; }
 [ -x "$RADNODE" ] || { echo "skip: no radnode binary at $RADNODE"; exit 77; }
@@ -80,13 +80,13 @@ for i, r in sorted(rows.items()):
     d299.append(abs(vals["full"] - vals["small"]))
     if abs(vals["full"] - vals["variant"]) > 6:
         variant_off.append("%s (%.1f months)" % (i, vals["full"] - vals["variant"]))
-# Orientation/laterality from the image alone is not yet reliable (docs/boneage-analyzer.md):
-# with the real model 6 of 10 rotated+mirrored copies agree within 6 months. That measured level
-# is the floor here, so a regression fails; the goal is 10 of 10.
+# Orientation/laterality: the geometric checks plus the learned orientation check
+# (models/boneage-orient-v1.onnx) bring 10 of 10 rotated+mirrored MONOCHROME1 copies within
+# 6 months of the original with model v2; one miss is tolerated, two fail.
 print("rotated/mirrored/MONOCHROME1 copies off by > 6 months: %d of %d: %s" % (
     len(variant_off), len(rows), ", ".join(variant_off) or "none"))
-if real and len(variant_off) > 4:
-    fail.append("%d of 10 rotated/mirrored copies disagree (> 4)" % len(variant_off))
+if real and len(variant_off) > 1:
+    fail.append("%d of 10 rotated/mirrored copies disagree (> 1)" % len(variant_off))
 if not real and variant_off:
     fail.append("with the placeholder model every copy must agree: %s" % ", ".join(variant_off))
 mae = sum(errs) / len(errs)
@@ -94,10 +94,12 @@ m299 = sum(d299) / len(d299)
 print("MAE full vs label %.2f months; mean |full - 299px| %.2f months; model %s" % (
     mae, m299, "real" if real else "plumbing only (no assertion on accuracy)"))
 if real:
-    if not mae <= 18:
-        fail.append("full-resolution MAE %.1f > 18 months" % mae)
-    if not m299 <= 12:
-        fail.append("full vs 299 px mean difference %.1f > 12 months" % m299)
+    # v2 measured 7.1 months on these 10 (validation MAE 7.1 on 1902); 10 images are a small
+    # sample, so the bound leaves room, but a broken crop or orientation fails it
+    if not mae <= 12:
+        fail.append("full-resolution MAE %.1f > 12 months" % mae)
+    if not m299 <= 4:
+        fail.append("full vs 299 px mean difference %.1f > 4 months" % m299)
 if len(rows) != 10:
     fail.append("%d of 10 images analysed" % len(rows))
 for f in fail:

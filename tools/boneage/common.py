@@ -2,7 +2,7 @@
 and the exact preprocessing that turns a 299x299 8-bit image into the network input.
 
 Everything in this file is the *specification* the C inference pipeline reproduces
-(see docs/boneage-model.md and models/boneage-v1.md):
+(see docs/boneage-model.md and models/boneage-v2.md):
 
   1. decode the 299x299 8-bit grayscale image (values 0..255);
   2. resize to RES x RES (RES = 256) with plain bilinear interpolation, half-pixel

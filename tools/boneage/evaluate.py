@@ -1,10 +1,10 @@
 #!/usr/bin/python3
-"""Evaluate models/boneage-v1.onnx on the validation split only (tools/boneage/split.csv).
+"""Evaluate models/boneage-v2.onnx on the validation split only (tools/boneage/split.csv).
 
 Re-runnable by anyone:  /usr/bin/python3 tools/boneage/evaluate.py [--model PATH]
 Reads the 299 px JPEGs themselves (not the training cache), applies the documented preprocessing
 (common.py), runs the exported ONNX graph with an independent runner (onnx_check.OnnxRunner,
-torch.nn.functional kernels), and writes models/boneage-v1.metrics.json and .metrics.md.
+torch.nn.functional kernels), and writes models/boneage-v2.metrics.json and .metrics.md.
 
 Two variants are reported:
   plain: one forward pass on the preprocessed image (what the model card's headline figures use
@@ -89,7 +89,7 @@ def md_table(res):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--model", default=os.path.join(common.MODELS, "boneage-v1.onnx"))
+    ap.add_argument("--model", default=os.path.join(common.MODELS, "boneage-v2.onnx"))
     ap.add_argument("--out", default=None, help="metrics JSON path (default: next to the model)")
     ap.add_argument("--limit", type=int, default=0, help="debug: first N validation images")
     args = ap.parse_args()

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Write a tiny parity reference for radnode's C bone-age pipeline into tests/data/boneage/.
 
-    /usr/bin/python3 tools/boneage/make_reference.py [--model models/boneage-v1.onnx]
+    /usr/bin/python3 tools/boneage/make_reference.py [--model models/boneage-v2.onnx]
 
 For two validation images (one female, one male; fixed ids below) it writes (.npy, version 1.0,
 little-endian, C order):
@@ -30,7 +30,7 @@ OUT = os.path.join(common.REPO, "tests", "data", "boneage")
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--model", default=os.path.join(common.MODELS, "boneage-v1.onnx"))
+    ap.add_argument("--model", default=os.path.join(common.MODELS, "boneage-v2.onnx"))
     ap.add_argument("--out", default=OUT)
     args = ap.parse_args()
     import onnx_check

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Train the bone-age regressor on the 299 px RSNA subset and export models/boneage-v1.onnx.
+"""Train the bone-age regressor on the 299 px RSNA subset and export models/boneage-v2.onnx.
 
 Usage (from anywhere; needs /usr/bin/python3 with Debian's python3-torch, numpy, PIL, onnx):
     /usr/bin/python3 tools/boneage/prep_cache.py 256      # split.csv + uint8 cache (once, ~3 min)
@@ -160,7 +160,7 @@ def main():
     ap.add_argument("--arch", default="", help="JSON overriding ARCH (widths, blocks, stem)")
     ap.add_argument("--resume", action="store_true")
     ap.add_argument("--export-only", action="store_true")
-    ap.add_argument("--out", default=os.path.join(common.MODELS, "boneage-v1.onnx"))
+    ap.add_argument("--out", default=os.path.join(common.MODELS, "boneage-v2.onnx"))
     args = ap.parse_args()
 
     torch.set_num_threads(args.threads)

@@ -5,8 +5,8 @@ into tests/data/nn/, plus tests/data/nn/manifest.txt, which tests/unit/nn/test_n
 reads. The outputs are committed, so CI needs no torch.
 
 Run with Debian's python3 (torch 1.13):  /usr/bin/python3 tools/nn/gen_models.py
-Add --boneage models/boneage-v1.onnx to include the shipped bone-age model: its reference
-output comes from PyTorch (tools/boneage/model.py with a boneage-v1*.pt checkpoint found next
+Add --boneage models/boneage-v2.onnx to include the shipped bone-age model: its reference
+output comes from PyTorch (tools/boneage/model.py with a boneage-v2*.pt checkpoint found next
 to the .onnx), or, without a checkpoint, from onnx's reference evaluator. The input is
 tools/nn/boneage_real_input.npy when present (a real radiograph), else random.
 """
@@ -235,7 +235,7 @@ def boneage_line(path):
     try:
         import model as bm
         import glob
-        cks = sorted(glob.glob(os.path.join(os.path.dirname(os.path.abspath(path)), "boneage-v1*.pt")))
+        cks = sorted(glob.glob(os.path.join(os.path.dirname(os.path.abspath(path)), "boneage-v2*.pt")))
         if cks:
             net = bm.BoneAgeNet()
             sd = torch.load(cks[0], map_location="cpu")
@@ -260,7 +260,7 @@ def boneage_line(path):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--boneage", help="path of models/boneage-v1.onnx to add to the parity set")
+    ap.add_argument("--boneage", help="path of models/boneage-v2.onnx to add to the parity set")
     a = ap.parse_args()
     os.makedirs(OUT, exist_ok=True)
     torch.manual_seed(0)

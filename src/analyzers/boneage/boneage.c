@@ -1,6 +1,6 @@
 /*
  * The bone-age analyzer (issue 7): for each DX, CR or SC hand radiograph it
- * routes, the Greulich-Pyle bone age from the model models/boneage-v1.onnx
+ * routes, the Greulich-Pyle bone age from the model models/boneage-v2.onnx
  * (docs/boneage-model.md), with the chronological age, the difference, the
  * SDS against the Brush Foundation SD table and the interpretation, as a
  * findings object (docs/findings.md; codes in docs/boneage-analyzer.md).
@@ -29,9 +29,10 @@
 #include <string.h>
 
 #define BONEAGE_VERSION "1.0.0"
-#define MODEL_FILE "boneage-v1.onnx"
-#define MODEL_NAME "boneage-v1"
-#define MODEL_VERSION "1"
+#define MODEL_FILE "boneage-v2.onnx"
+#define MODEL_NAME "boneage-v2"
+#define MODEL_VERSION "2"
+#define ORIENT_FILE "boneage-orient-v1.onnx"
 #define MODEL_MAX_BYTES ((size_t)256 << 20)
 
 void rn_boneage_tta_shift(int k, int *dx, int *dy)
@@ -52,39 +53,90 @@ typedef struct Model {
     RnNnModel *nn;
     char path[1024];
     char sha256[65];
+    RnNnModel *orient; /* optional: the orientation check (ORIENT_FILE); NULL if absent */
+    char orient_sha256[65];
+    char orient_problem[256]; /* why it is not used, for the details */
 } Model;
 
-static int model_open(const RnAnalysisInput *in, Model *m, RnError *err)
+/* Reads an ONNX file, hashes it (SHA-256, hex into sha) and loads it. */
+static RnNnModel *load_onnx(const char *path, char sha[65], int threads, RnError *err)
 {
-    memset(m, 0, sizeof *m);
-    const char *over = getenv("RN_BONEAGE_MODEL"); /* development and tests only */
-    if (over && over[0])
-        rn_format(m->path, sizeof m->path, "%s", over);
-    else
-        rn_format(m->path, sizeof m->path, "%s/%s",
-                  in->models_dir && in->models_dir[0] ? in->models_dir : "models", MODEL_FILE);
     size_t len = 0;
-    uint8_t *bytes = rn_file_read_all(m->path, MODEL_MAX_BYTES, &len, err);
-    if (!bytes) {
-        rn_error_prefix(err, "boneage: model %s: ", m->path);
-        return err && err->code ? err->code : RN_ERR_IO;
-    }
+    uint8_t *bytes = rn_file_read_all(path, MODEL_MAX_BYTES, &len, err);
+    if (!bytes)
+        return NULL;
     uint8_t md[EVP_MAX_MD_SIZE];
     unsigned mdlen = 0;
     if (!EVP_Digest(bytes, len, md, &mdlen, EVP_sha256(), NULL) || mdlen != 32) {
         free(bytes);
-        return rn_error_set(err, RN_ERR_INVALID, "boneage: SHA-256 of the model failed");
+        rn_error_set(err, RN_ERR_INVALID, "SHA-256 of the model failed");
+        return NULL;
     }
     for (unsigned i = 0; i < 32; i++)
-        snprintf(m->sha256 + 2 * i, 3, "%02x", md[i]);
-    m->nn = rn_nn_model_load_memory(bytes, len, err);
+        snprintf(sha + 2 * i, 3, "%02x", md[i]);
+    RnNnModel *nn = rn_nn_model_load_memory(bytes, len, err);
     free(bytes);
+    if (nn && rn_nn_model_set_threads(nn, threads > 0 ? threads : 1, err) < 0) {
+        rn_nn_model_destroy(nn);
+        return NULL;
+    }
+    return nn;
+}
+
+static int model_open(const RnAnalysisInput *in, Model *m, RnError *err)
+{
+    memset(m, 0, sizeof *m);
+    const char *dir = in->models_dir && in->models_dir[0] ? in->models_dir : "models";
+    const char *over = getenv("RN_BONEAGE_MODEL"); /* development and tests only */
+    if (over && over[0])
+        rn_format(m->path, sizeof m->path, "%s", over);
+    else
+        rn_format(m->path, sizeof m->path, "%s/%s", dir, MODEL_FILE);
+    m->nn = load_onnx(m->path, m->sha256, in->threads, err);
     if (!m->nn) {
         rn_error_prefix(err, "boneage: model %s: ", m->path);
         return err && err->code ? err->code : RN_ERR_PARSE;
     }
-    int threads = in->threads > 0 ? in->threads : 1;
-    return rn_nn_model_set_threads(m->nn, threads, err);
+    /* The orientation check is optional: without it the geometric heuristics
+     * alone decide, and the findings say so. */
+    char op[1024];
+    rn_format(op, sizeof op, "%s/%s", dir, ORIENT_FILE);
+    RnError oe = {0};
+    m->orient = load_onnx(op, m->orient_sha256, 1, &oe);
+    if (!m->orient)
+        rn_format(m->orient_problem, sizeof m->orient_problem, "%s: %s", ORIENT_FILE, oe.message);
+    return 0;
+}
+
+/* The learned orientation check on the 256x256 network input (base): the
+ * class of the 8 square symmetries and its probability. Returns 0, or < 0 on
+ * an engine failure (err set). */
+static int orient_check(Model *m, const uint8_t *base, RnBoneagePrep *p, RnError *err)
+{
+    enum { N = RN_BONEAGE_ORIENT_RES };
+    uint8_t small[N * N];
+    float x[N * N];
+    if (rn_boneage_resize_spec(base, RN_BONEAGE_RES, RN_BONEAGE_RES, small, N, N, err) < 0)
+        return -1;
+    rn_boneage_normalise(small, (size_t)N * N, x);
+    RnNnTensor in = {.name = "image", .ndim = 4, .shape = {1, 1, N, N}, .data = x};
+    RnNnTensor out = {.name = "logits"};
+    int rc = rn_nn_run(m->orient, &in, 1, &out, 1, err);
+    if (rc < 0)
+        return rc;
+    if (out.ndim != 2 || out.shape[1] != 8 || !out.data)
+        return rn_error_set(err, RN_ERR_INVALID, "boneage: orientation model output shape");
+    double mx = out.data[0], sum = 0;
+    int best = 0;
+    for (int c = 1; c < 8; c++)
+        if (out.data[c] > mx)
+            mx = out.data[c], best = c;
+    for (int c = 0; c < 8; c++)
+        sum += exp(out.data[c] - mx);
+    p->orient_checked = true;
+    p->orient_class = best;
+    p->orient_p = 1.0 / sum;
+    return 0;
 }
 
 /* Runs the TTA batch for one sex: mean and SD (population) of the passes. */
@@ -243,6 +295,22 @@ static const char *zh_reason(const char *code_value)
     return "图像无法读取";
 }
 
+static void details_orient(json_t *d, const Model *m, const RnBoneagePrep *p)
+{
+    if (!m->orient) {
+        json_object_set_new(d, "orientation_check",
+                            json_pack("{s:b, s:s}", "used", 0, "problem", m->orient_problem));
+        return;
+    }
+    json_object_set_new(
+        d, "orientation_check",
+        json_pack("{s:b, s:s, s:s, s:i, s:i, s:b, s:f, s:f, s:b}", "used", p->orient_checked,
+                  "model", ORIENT_FILE, "sha256", m->orient_sha256, "class", p->orient_class,
+                  "rotation_ccw_degrees_seen", 90 * (p->orient_class / 2), "mirror_seen",
+                  p->orient_class & 1, "probability", round(p->orient_p * 1000) / 1000,
+                  "threshold", RN_BONEAGE_ORIENT_MIN_P, "corrected", p->orient_applied));
+}
+
 static void details_prep(json_t *d, const RnBoneageRenderInfo *ri, const RnBoneagePrep *p,
                          const ImageFacts *f)
 {
@@ -319,6 +387,22 @@ static json_t *analyse_image(const RnAnalysisInput *in, Model *m, const char *pa
     if (rn_boneage_resize_spec(p->framed, RN_BONEAGE_FRAME, RN_BONEAGE_FRAME, base,
                                RN_BONEAGE_RES, RN_BONEAGE_RES, err) < 0)
         goto out;
+    if (m->orient) {
+        if (orient_check(m, base, p, err) < 0)
+            goto out;
+        if (p->orient_p >= RN_BONEAGE_ORIENT_MIN_P) {
+            /* confident: the model's view of the side overrides the thumb heuristic */
+            if (p->orient_class != 0) {
+                rn_boneage_undo_symmetry(base, RN_BONEAGE_RES, p->orient_class, u8);
+                memcpy(base, u8, plane);
+                p->orient_applied = true;
+                if (p->orient_class & 1)
+                    p->mirrored = !p->mirrored;
+                p->rotation = (p->rotation + 90 * (p->orient_class / 2)) % 360;
+            }
+            p->image_side = p->mirrored ? RN_BONEAGE_SIDE_RIGHT : RN_BONEAGE_SIDE_LEFT;
+        }
+    }
     for (int k = 0; k < RN_BONEAGE_TTA; k++) {
         int dx, dy;
         rn_boneage_tta_shift(k, &dx, &dy);
@@ -508,6 +592,12 @@ static json_t *analyse_image(const RnAnalysisInput *in, Model *m, const char *pa
     }
     if (p->rotation)
         json_array_append_new(notes, json_string("The image was rotated to bring the fingers up."));
+    if (p->orient_applied)
+        json_array_append_new(notes, json_string("The orientation model corrected the hand's "
+                                                 "orientation or side after the geometric "
+                                                 "checks."));
+    else if (m->orient && p->orient_checked && p->orient_p < RN_BONEAGE_ORIENT_MIN_P)
+        moderate = true; /* the orientation model is unsure: say so through the confidence */
     if (p->orientation_margin < 0.5)
         moderate = true;
 
@@ -519,6 +609,7 @@ static json_t *analyse_image(const RnAnalysisInput *in, Model *m, const char *pa
                                     "box", "points", p->box[0], p->box[1], p->box[2], p->box[3],
                                     "label", p->mirrored ? "right hand" : "hand"));
     details_prep(det, &ri, p, &f);
+    details_orient(det, m, p);
     json_t *pl = json_array();
     for (int r = 0; r < nruns; r++) {
         json_t *a = json_array();
@@ -553,6 +644,7 @@ static json_t *boneage_run(const RnAnalysisInput *in, RnError *err)
     Model m;
     if (model_open(in, &m, err) < 0) {
         rn_nn_model_destroy(m.nn);
+        rn_nn_model_destroy(m.orient);
         return NULL;
     }
     json_t *all = json_array();
@@ -566,6 +658,7 @@ static json_t *boneage_run(const RnAnalysisInput *in, RnError *err)
         json_array_append_new(all, one);
     }
     rn_nn_model_destroy(m.nn);
+    rn_nn_model_destroy(m.orient);
     if (all && json_array_size(all) == 1) {
         json_t *one = json_incref(json_array_get(all, 0));
         json_decref(all);

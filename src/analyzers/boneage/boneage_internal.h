@@ -133,6 +133,11 @@ typedef struct RnBoneagePrep {
     double contrast;      /* p99 - p1 of the 8-bit image */
     double saturated;     /* fraction of hand pixels at 0 or 255 */
     uint32_t box[4];      /* hand bounding box in source pixels: x0, y0, x1, y1 (inclusive) */
+    /* learned orientation check (models/boneage-orient-v1.onnx) on the network input */
+    bool orient_checked;   /* the orientation model ran */
+    int orient_class;      /* 2k + m: the input looked like rot90_ccw^k(mirror^m(upright left)) */
+    double orient_p;       /* its softmax probability */
+    bool orient_applied;   /* confident and not the identity: the input was corrected */
 } RnBoneagePrep;
 
 /* Everything from the 8-bit image to the 299x299 framing. side_hint is used
@@ -150,6 +155,14 @@ int rn_boneage_resize_pil(const uint8_t *src, uint32_t sw, uint32_t sh, uint8_t 
  * half-pixel centres, no antialiasing, double precision, x then y, rounded. */
 int rn_boneage_resize_spec(const uint8_t *src, uint32_t sw, uint32_t sh, uint8_t *dst, uint32_t dw,
                            uint32_t dh, RnError *err);
+/* The 8 symmetries of a square n x n image. Class c = 2k + m names the transform
+ * T_c(x) = rot90_ccw^k(m ? mirror_lr(x) : x) (numpy: np.rot90(np.fliplr(x) if m else x, k),
+ * tools/boneage/train_orient.py). rn_boneage_symmetry writes T_c(in), rn_boneage_undo_symmetry
+ * writes T_c^-1(in). in and out must not overlap. */
+#define RN_BONEAGE_ORIENT_RES 64
+#define RN_BONEAGE_ORIENT_MIN_P 0.8 /* act on the orientation model only above this */
+void rn_boneage_symmetry(const uint8_t *in, uint32_t n, int cls, uint8_t *out);
+void rn_boneage_undo_symmetry(const uint8_t *in, uint32_t n, int cls, uint8_t *out);
 /* (v / 255 - 0.5) / 0.25 in float32, n values. */
 void rn_boneage_normalise(const uint8_t *u8, size_t n, float *out);
 /* out[y][x] = in[y - dy][x - dx], 0 outside (tools/boneage/evaluate.py shift_u8). */

@@ -478,6 +478,71 @@ void rn_boneage_normalise(const uint8_t *u8, size_t n, float *out)
     }
 }
 
+/* out = in rotated 90 degrees counter-clockwise (numpy rot90, k = 1): out[y][x] = in[x][n-1-y] */
+static void rot_ccw(const uint8_t *in, uint32_t n, uint8_t *out)
+{
+    for (uint32_t y = 0; y < n; y++)
+        for (uint32_t x = 0; x < n; x++)
+            out[(size_t)y * n + x] = in[(size_t)x * n + (n - 1 - y)];
+}
+
+static void mirror_lr(const uint8_t *in, uint32_t n, uint8_t *out)
+{
+    for (uint32_t y = 0; y < n; y++)
+        for (uint32_t x = 0; x < n; x++)
+            out[(size_t)y * n + x] = in[(size_t)y * n + (n - 1 - x)];
+}
+
+/* Applies the ops in order, ping-ponging between out and a scratch copy so
+ * that the result lands in out. ops: 'm' mirror, 'r' rotate ccw. */
+static void apply_ops(const uint8_t *in, uint32_t n, const char *ops, uint8_t *out)
+{
+    size_t plane = (size_t)n * n, count = strlen(ops);
+    uint8_t *tmp = count > 1 ? malloc(plane) : NULL;
+    if (count > 1 && !tmp) {        /* no memory: identity is the safe answer */
+        memcpy(out, in, plane);
+        return;
+    }
+    /* the last op must write into out: choose the first destination by parity */
+    const uint8_t *src = in;
+    for (size_t i = 0; i < count; i++) {
+        uint8_t *dst = ((count - 1 - i) % 2 == 0) ? out : tmp;
+        if (ops[i] == 'm')
+            mirror_lr(src, n, dst);
+        else
+            rot_ccw(src, n, dst);
+        src = dst;
+    }
+    if (!count)
+        memcpy(out, in, plane);
+    free(tmp);
+}
+
+void rn_boneage_symmetry(const uint8_t *in, uint32_t n, int cls, uint8_t *out)
+{
+    char ops[8] = "";
+    int k = (cls / 2) & 3, m = cls & 1, o = 0;
+    if (m)
+        ops[o++] = 'm';
+    for (int i = 0; i < k; i++)
+        ops[o++] = 'r';
+    ops[o] = 0;
+    apply_ops(in, n, ops, out);
+}
+
+void rn_boneage_undo_symmetry(const uint8_t *in, uint32_t n, int cls, uint8_t *out)
+{
+    /* T^-1 = mirror^m o rot_ccw^(4-k): rotate back first, then mirror */
+    char ops[8] = "";
+    int k = (cls / 2) & 3, m = cls & 1, o = 0;
+    for (int i = 0; i < (4 - k) % 4; i++)
+        ops[o++] = 'r';
+    if (m)
+        ops[o++] = 'm';
+    ops[o] = 0;
+    apply_ops(in, n, ops, out);
+}
+
 void rn_boneage_shift(const uint8_t *in, uint32_t w, uint32_t h, int dx, int dy, uint8_t *out)
 {
     for (uint32_t y = 0; y < h; y++)

@@ -8,8 +8,8 @@
  * figures are not clinical (a synthetic image); what is checked is the
  * plumbing and the invariances.
  *
- * Needs a model with the boneage-v1 interface: $RN_BONEAGE_MODEL, else
- * models/boneage-v1.onnx in the source tree, else /tmp/smoke.onnx; skipped
+ * Needs a model with the boneage-v2 interface: $RN_BONEAGE_MODEL, else
+ * models/boneage-v2.onnx in the source tree, else /tmp/smoke.onnx; skipped
  * when there is none.
  */
 #include <setjmp.h>
@@ -40,7 +40,7 @@ static int setup(void **state)
     const char *src = getenv("RN_SOURCE_DIR");
     snprintf(c->models, sizeof c->models, "%s/models", src ? src : ".");
     char p[1100];
-    snprintf(p, sizeof p, "%s/boneage-v1.onnx", c->models);
+    snprintf(p, sizeof p, "%s/boneage-v2.onnx", c->models);
     const char *env = getenv("RN_BONEAGE_MODEL");
     if (env && access(env, R_OK) == 0)
         c->have_model = true;

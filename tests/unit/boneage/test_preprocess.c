@@ -235,10 +235,46 @@ static void dicom_side_hint(void **state)
     rn_dataset_destroy(ds);
 }
 
+/* The 8 square symmetries against numpy's definitions (tools/boneage/train_orient.py):
+ * class 1 = np.fliplr(x), 2 = np.rot90(x), 3 = np.rot90(np.fliplr(x)) (the transpose), and
+ * every undo inverts its transform. */
+static void square_symmetries(void **state)
+{
+    (void)state;
+    const uint8_t x[9] = {0, 1, 2, 3, 4, 5, 6, 7, 8};
+    const uint8_t fl[9] = {2, 1, 0, 5, 4, 3, 8, 7, 6};
+    const uint8_t r1[9] = {2, 5, 8, 1, 4, 7, 0, 3, 6};
+    const uint8_t tr[9] = {0, 3, 6, 1, 4, 7, 2, 5, 8};
+    const uint8_t r2[9] = {8, 7, 6, 5, 4, 3, 2, 1, 0};
+    uint8_t y[9], z[9];
+    rn_boneage_symmetry(x, 3, 0, y);
+    assert_memory_equal(y, x, 9);
+    rn_boneage_symmetry(x, 3, 1, y);
+    assert_memory_equal(y, fl, 9);
+    rn_boneage_symmetry(x, 3, 2, y);
+    assert_memory_equal(y, r1, 9);
+    rn_boneage_symmetry(x, 3, 3, y);
+    assert_memory_equal(y, tr, 9);
+    rn_boneage_symmetry(x, 3, 4, y);
+    assert_memory_equal(y, r2, 9);
+    for (int c = 0; c < 8; c++) {
+        rn_boneage_symmetry(x, 3, c, y);
+        rn_boneage_undo_symmetry(y, 3, c, z);
+        assert_memory_equal(z, x, 9);
+        for (int d = 0; d < 8; d++) { /* the 8 are distinct */
+            uint8_t w[9];
+            rn_boneage_symmetry(x, 3, d, w);
+            if (d != c)
+                assert_true(memcmp(w, y, 9) != 0);
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(parity_pil_and_spec),         cmocka_unit_test(shift_and_transform),
+        cmocka_unit_test(square_symmetries),
         cmocka_unit_test(synthetic_hand_upright_left), cmocka_unit_test(refusals),
         cmocka_unit_test(render_dicom_variants),       cmocka_unit_test(dicom_side_hint),
     };
