@@ -373,7 +373,7 @@ static json_t *analyse_image(const RnAnalysisInput *in, Model *m, const char *pa
         j = refused(in, m, &f, "UNREADABLE", e.message, zh_reason("UNREADABLE"));
         goto out;
     }
-    if (rn_boneage_prepare(&img, f.dicom_side, p, err) < 0)
+    if (rn_boneage_prepare_ex(&img, f.dicom_side, m->orient != NULL, p, err) < 0)
         goto out;
     if (p->refusal) {
         j = refused(in, m, &f, p->refusal_code, p->refusal, zh_reason(p->refusal_code));
@@ -390,6 +390,15 @@ static json_t *analyse_image(const RnAnalysisInput *in, Model *m, const char *pa
     if (m->orient) {
         if (orient_check(m, base, p, err) < 0)
             goto out;
+        if (p->geometry_problem && p->orient_p < RN_BONEAGE_ORIENT_RESCUE_P) {
+            /* neither the outline nor the orientation model recognises a hand */
+            j = refused(in, m, &f, "NOT_HAND", p->geometry_problem, zh_reason("NOT_HAND"));
+            if (j) {
+                details_prep(json_object_get(j, "details"), &ri, p, &f);
+                details_orient(json_object_get(j, "details"), m, p);
+            }
+            goto out;
+        }
         if (p->orient_p >= RN_BONEAGE_ORIENT_MIN_P) {
             /* confident: the model's view of the side overrides the thumb heuristic */
             if (p->orient_class != 0) {
@@ -592,6 +601,14 @@ static json_t *analyse_image(const RnAnalysisInput *in, Model *m, const char *pa
     }
     if (p->rotation)
         json_array_append_new(notes, json_string("The image was rotated to bring the fingers up."));
+    if (p->geometry_problem) {
+        char note[300];
+        rn_format(note, sizeof note, "The hand's outline was not recognised (%s); the "
+                  "orientation model recognised the image and set its orientation.",
+                  p->geometry_problem);
+        json_array_append_new(notes, json_string(note));
+        moderate = true;
+    }
     if (p->orient_applied)
         json_array_append_new(notes, json_string("The orientation model corrected the hand's "
                                                  "orientation or side after the geometric "

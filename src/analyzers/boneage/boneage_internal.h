@@ -138,6 +138,7 @@ typedef struct RnBoneagePrep {
     int orient_class;      /* 2k + m: the input looked like rot90_ccw^k(mirror^m(upright left)) */
     double orient_p;       /* its softmax probability */
     bool orient_applied;   /* confident and not the identity: the input was corrected */
+    const char *geometry_problem; /* defer_shape: why the outline was not trusted, else NULL */
 } RnBoneagePrep;
 
 /* Everything from the 8-bit image to the 299x299 framing. side_hint is used
@@ -145,6 +146,12 @@ typedef struct RnBoneagePrep {
  * prep->refusal is set and 0 returned. */
 int rn_boneage_prepare(const RnBoneageImage *img, RnBoneageSide side_hint, RnBoneagePrep *prep,
                        RnError *err);
+/* As rn_boneage_prepare; with defer_shape, an outline that does not look like a hand (no forearm
+ * at an edge, no fingers) is not refused: the image is framed unrotated, the problem is left in
+ * prep->geometry_problem, and the caller must confirm the image with the orientation model. */
+#define RN_BONEAGE_ORIENT_RESCUE_P 0.9 /* the orientation model's probability needed then */
+int rn_boneage_prepare_ex(const RnBoneageImage *img, RnBoneageSide side_hint, bool defer_shape,
+                          RnBoneagePrep *prep, RnError *err);
 
 /* PIL-compatible bilinear resize (Image.resize(..., BILINEAR): triangle filter
  * widened by the reduction factor, 22-bit fixed point, horizontal pass then

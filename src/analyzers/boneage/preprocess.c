@@ -969,6 +969,12 @@ static void refuse(RnBoneagePrep *p, const char *code, const char *reason)
 int rn_boneage_prepare(const RnBoneageImage *img, RnBoneageSide side_hint, RnBoneagePrep *prep,
                        RnError *err)
 {
+    return rn_boneage_prepare_ex(img, side_hint, false, prep, err);
+}
+
+int rn_boneage_prepare_ex(const RnBoneageImage *img, RnBoneageSide side_hint, bool defer_shape,
+                          RnBoneagePrep *prep, RnError *err)
+{
     memset(prep, 0, sizeof *prep);
     if (!img || !img->pixels || img->width < MIN_SIDE || img->height < MIN_SIDE)
         return rn_error_set(err, RN_ERR_INVALID, "boneage: no image to prepare");
@@ -1101,20 +1107,30 @@ int rn_boneage_prepare(const RnBoneageImage *img, RnBoneageSide side_hint, RnBon
     int best_rot = orient(&s, rot, &best, &prep->orientation_margin);
     prep->rotation = best_rot;
     prep->finger_rows = best.far_fingers;
-    if (best.contact_near < 0.02) {
-        refuse(prep, "NOT_HAND", "not a hand radiograph: no forearm reaching the image edge");
+    const char *shape_problem = best.contact_near < 0.02
+                                    ? "not a hand radiograph: no forearm reaching the image edge"
+                                : best.far_fingers < 0.04 ? "not a hand radiograph: no fingers found"
+                                                          : NULL;
+    if (shape_problem && !defer_shape) {
+        refuse(prep, "NOT_HAND", shape_problem);
         goto out;
     }
-    if (best.far_fingers < 0.04) {
-        refuse(prep, "NOT_HAND", "not a hand radiograph: no fingers found");
-        goto out;
+    if (shape_problem) {
+        /* The mask does not show a hand's outline (film scans on a light box, where the film's
+         * edge bounds the forearm; very low contrast): the geometry is not trusted. The image
+         * is framed as it is, and the caller decides with the orientation model. */
+        prep->geometry_problem = shape_problem;
+        best_rot = 0;
+        prep->rotation = 0;
+        prep->orientation_margin = 0;
     }
 
     /* 4. laterality: a left hand seen PA has its thumb on the image's right */
     uint32_t rw = (best_rot == 90 || best_rot == 270) ? s.h : s.w;
     rotate_bytes(s.hand, s.w, s.h, best_rot, rot);
-    int voters;
-    prep->side_votes = thumb_votes(rot, rw, &best, &voters);
+    int voters = 0;
+    if (!shape_problem)
+        prep->side_votes = thumb_votes(rot, rw, &best, &voters);
     if (voters >= 2 && prep->side_votes >= 0.5)
         prep->image_side = RN_BONEAGE_SIDE_LEFT;
     else if (voters >= 2 && prep->side_votes <= -0.5)
