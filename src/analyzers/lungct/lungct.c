@@ -530,6 +530,7 @@ static json_t *build(const RnAnalysisInput *in, Analysis *cur, Analysis *prior, 
                                   r2(scan->hu->spacing[2])));
     json_object_set_new(details, "candidates", json_integer((json_int_t)l->candidates));
     json_object_set_new(details, "candidates_rejected", json_integer((json_int_t)l->rejected));
+    json_object_set_new(details, "duplicates_merged", json_integer((json_int_t)l->merged));
     json_object_set_new(details, "analysis_seconds", json_real(r2(cur->seconds)));
     json_object_set_new(details, "operating_point",
                         json_string("dot-filter response >= 12, contrast >= 150 HU, "

@@ -122,11 +122,15 @@ typedef struct RnNoduleList {
     size_t count;
     size_t candidates;  /* blob maxima examined */
     size_t rejected;    /* removed by false-positive reduction */
+    size_t merged;      /* duplicates merged into a larger finding of the same nodule */
 } RnNoduleList;
 
 int rn_lungct_detect(const RnLungScan *scan, const RnLungs *lungs, RnNoduleList *out,
                      RnError *err);
 void rn_lungct_nodules_free(RnNoduleList *l);
+/* Two findings whose centres lie closer than the larger one's radius (half its long axis, or
+ * its equivalent-sphere radius) are one nodule: the smaller is dropped. Returns how many. */
+size_t rn_lungct_merge_duplicates(RnNoduleList *l);
 const char *rn_lungct_type_name(RnNoduleType t);
 
 /* ---- Follow-up ---------------------------------------------------------------- */

@@ -15,6 +15,8 @@
  * A second closing with a 30 mm ball gives the envelope in which large-scale
  * candidates (lung masses against the chest wall or the mediastinum, whose
  * concavity a 10 mm ball cannot fill) are searched.
+ * Both closings pad the volume with background first, so that a lung at the
+ * edge of a tight field of view does not swallow the chest wall there.
  * Volumes are reported from the filled mask before closing.
  */
 #include "lungct_internal.h"
@@ -226,6 +228,31 @@ out:
     return rc;
 }
 
+/* Closing with a ball of radius r mm, the volume padded with background first: without the
+ * padding the dilation runs off the edge of the image and the erosion cannot bring it back, so
+ * a lung that reaches the edge of a tight field of view would swallow the chest wall there. */
+static int close_padded(const RnMask *in, double r, RnMask *out, RnError *err)
+{
+    size_t p[3];
+    for (int a = 0; a < 3; a++)
+        p[a] = (size_t)ceil(r / in->spacing[a]) + 1;
+    size_t nx = in->nx + 2 * p[0], ny = in->ny + 2 * p[1], nz = in->nz + 2 * p[2];
+    RnMask *pad = rn_mask_create(nx, ny, nz, in->spacing, err);
+    if (!pad)
+        return err && err->code ? err->code : RN_ERR_NOMEM;
+    for (size_t z = 0; z < in->nz; z++)
+        for (size_t y = 0; y < in->ny; y++)
+            memcpy(pad->data + rn_image_index(nx, ny, p[0], y + p[1], z + p[2]),
+                   in->data + rn_image_index(in->nx, in->ny, 0, y, z), in->nx);
+    int rc = rn_image_close(pad, r, pad, err);
+    for (size_t z = 0; !rc && z < in->nz; z++)
+        for (size_t y = 0; y < in->ny; y++)
+            memcpy(out->data + rn_image_index(in->nx, in->ny, 0, y, z),
+                   pad->data + rn_image_index(nx, ny, p[0], y + p[1], z + p[2]), in->nx);
+    rn_mask_destroy(pad);
+    return rc;
+}
+
 int rn_lungct_segment(const RnLungScan *scan, RnLungs *lungs, RnError *err)
 {
     memset(lungs, 0, sizeof *lungs);
@@ -382,12 +409,12 @@ int rn_lungct_segment(const RnLungScan *scan, RnLungs *lungs, RnError *err)
             goto fail;
         size_t filled = rn_mask_count(air);
         lungs->volume_ml[s] = (double)filled * voxel_mm3 / 1000.0;
-        if ((rc = rn_image_close(air, MASS_CLOSE_RADIUS_MM, outside, err)) ||
+        if ((rc = close_padded(air, MASS_CLOSE_RADIUS_MM, outside, err)) ||
             (rc = rn_image_fill_holes_2d(outside, outside, err)))
             goto fail;
         for (size_t i = 0; i < n; i++)
             lungs->mass_mask->data[i] |= outside->data[i];
-        if ((rc = rn_image_close(air, CLOSE_RADIUS_MM, outside, err)))
+        if ((rc = close_padded(air, CLOSE_RADIUS_MM, outside, err)))
             goto fail;
         if ((rc = rn_image_fill_holes_2d(outside, outside, err)))
             goto fail;

@@ -15,21 +15,34 @@
  * aerated lung in the neighbourhood) and the nodule level M (median of a
  * first region grown at -725 HU) give the half-maximum threshold P + (M-P)/2,
  * which sits on the blurred edge of solid (about -410 HU) and ground-glass
- * (about -725 HU) nodules alike. The region grown from the seed at that
- * threshold inside the closed lung mask is opened with a ball (radius 30 % of
- * the blob radius, at most 2 mm) to cut attached vessels. Its volume is
- * partial-volume corrected: interior voxels count 1, boundary voxels and a
- * 2 mm shell around the region count (HU - P) / (M - P), limited to
- * [-0.5, 1] so that zero-mean noise averages out instead of biasing the sum;
- * voxels above the threshold that belong to another structure are left out
- * of the shell. Long and short axes are measured in the axial plane (longest
- * Feret diameter over the slices, the perpendicular extent on that slice,
- * pixel edge to edge), the type from the solid (>= -300 HU) share.
+ * (about -725 HU) nodules alike. The region is grown from the densest voxel
+ * of the first region near the candidate, inside the closed lung mask less
+ * its pleural rim (the wall's partial volume would carry it along the
+ * pleura). Vessels are cut by an opening with a ball of 0.65 x the region's
+ * inscribed radius (at most 3 mm); what the opening took of the nodule itself
+ * (thick-slice caps, the digital ball's corners) comes back inside the
+ * opened nodule's moment ellipsoid. On a subsolid nodule, solid structures
+ * passing through are cut by density. A candidate that is a piece of a tube
+ * (followed at a quarter of its contrast it leaves the search ball, and what
+ * continues is nearly as thick as the candidate) is dropped. Masses (grown in
+ * the 30 mm envelope) are cut where their slice-area profile has a neck.
+ * The volume is partial-volume corrected: interior voxels count 1, boundary
+ * voxels and a 2 mm shell around the region count (HU - P) / (D - P), limited
+ * to [-0.5, 1] so that zero-mean noise averages out instead of biasing the
+ * sum; D is the interior median, or for small nodules (almost no interior on
+ * thick slices) the central density corrected for the share of its slab that
+ * the nodule fills. Voxels above the threshold that belong to another
+ * structure are left out of the shell. Long and short axes are measured in
+ * the axial plane (longest Feret diameter over the slices, the perpendicular
+ * extent on that slice, pixel edge to edge), the type from the solid
+ * (>= -300 HU) share, for small nodules from D. Findings whose centres lie
+ * within the larger one's radius are merged.
  *
  * False-positive reduction (thresholds in docs/lungct.md): contrast M - P >=
  * 150 HU, equivalent diameter 3-100 mm, elongation <= 3, Hessian sphericity
- * |l3|/|l1| >= 0.2 at the detection scale, and a region that does not run
- * out of its search ball (a vessel or the mediastinum).
+ * |l3|/|l1| >= 0.2 at the detection scale, not a piece of a tube, and a
+ * region that does not run out of its search ball (a vessel or the
+ * mediastinum).
  */
 #include "lungct_internal.h"
 
@@ -47,6 +60,13 @@ static const double SCALES_MM[NSCALES] = {1.0, 1.4, 2.0, 2.8, 4.0, 5.6, 8.0, 11.
 #define MAX_ELONGATION 3.0
 #define MIN_SPHERICITY 0.2
 #define SOLID_HU -300.0
+#define OPEN_MAX_MM 3.0   /* largest ball that cuts vessels off a nodule */
+#define OPEN_FRACTION 0.65 /* of the inscribed radius: the ball that cuts vessels off */
+#define RESTORE_HU_MARGIN 50.0 /* above the 95th percentile of the opened nodule */
+#define SMALL_INTERIOR_VOXELS 27 /* fewer interior voxels: density from partial_volume_density */
+#define DENSITY_MAX_HU 100.0     /* soft tissue; calcium is not modelled */
+#define MASS_NECK_RISE 1.15 /* area rise after a fall that marks a neck (masses) */
+#define VESSEL_RATIO 1.3  /* a nodule on a vessel is at least this much thicker */
 #define FIRST_PASS_HU -725.0
 #define ROI_MAX_MM 60.0
 #define MASS_MIN_MM3 4000.0
@@ -259,10 +279,13 @@ typedef struct Work {
     const uint8_t *lung10;  /* lung mask closed at 10 mm, on the crop */
     const uint8_t *lung30;  /* closed at 30 mm (large scales) */
     const uint8_t *lung;    /* the one in use for the current candidate */
+    const uint8_t *grow10, *grow30; /* the same without the pleural rim: where regions grow */
+    const uint8_t *grow;
     const uint8_t *side;    /* side map on the crop */
     int32_t *claimed;       /* crop: candidate number that owns a voxel */
     /* ROI scratch (sized for the largest ROI) */
-    uint8_t *allowed, *region, *aux;
+    uint8_t *allowed, *region, *aux, *orig, *low;
+    float *dist, *dist2;
     float *vals;
     size_t *queue;
     size_t cap;
@@ -323,6 +346,351 @@ static double slice_axes(const Roi *r, const uint8_t *reg, size_t z, const doubl
     return L + pix_l;
 }
 
+
+static float roi_hu(const Work *wk, const Roi *r, size_t j)
+{
+    size_t x = j % r->n[0], y = (j / r->n[0]) % r->n[1], z = j / (r->n[0] * r->n[1]);
+    return wk->w->data[rn_image_index(wk->w->nx, wk->w->ny, x + r->lo[0], y + r->lo[1],
+                                      z + r->lo[2])];
+}
+
+static double roi_dist2(const Roi *r, const double sp[3], size_t a, size_t b)
+{
+    double dx = ((double)(a % r->n[0]) - (double)(b % r->n[0])) * sp[0];
+    double dy = ((double)((a / r->n[0]) % r->n[1]) - (double)((b / r->n[0]) % r->n[1])) * sp[1];
+    double dz = ((double)(a / (r->n[0] * r->n[1])) - (double)(b / (r->n[0] * r->n[1]))) * sp[2];
+    return dx * dx + dy * dy + dz * dz;
+}
+
+/* Inscribed radius (mm) of wk->region near the seed: the largest distance from a region voxel
+ * within 1.5 blob radii (at least 3 mm) of the seed to the nearest voxel outside the region.
+ * Distances run between voxel centres, so a line one voxel wide has radius one voxel. */
+static double inscribed_radius(Work *wk, const Roi *r, size_t seed, double r_est, RnError *err)
+{
+    const double *sp = wk->w->spacing;
+    RnMask m = {.nx = r->n[0], .ny = r->n[1], .nz = r->n[2], .data = wk->region};
+    memcpy(m.spacing, sp, sizeof m.spacing);
+    int rc = rn_image_distance_sq(&m, 0, wk->dist, err);
+    if (rc)
+        return rc;
+    size_t nr = r->n[0] * r->n[1] * r->n[2];
+    double lim = fmax(1.5 * r_est, 3.0), best = 0;
+    for (size_t j = 0; j < nr; j++)
+        if (wk->region[j] && wk->dist[j] < 1e29f && wk->dist[j] > best &&
+            roi_dist2(r, sp, j, seed) <= lim * lim)
+            best = wk->dist[j];
+    return sqrt(best);
+}
+
+/* 1 when the candidate (wk->region, inscribed radius r_in) is a piece of a tube: the region
+ * grown from the seed at t_low leaves the search ball, and where it continues, farther than
+ * 2 mm (and one slice) from the candidate, its voxels at t_high (the candidate's threshold)
+ * are nearly as thick as the candidate (r_in < VESSEL_RATIO x their inscribed radius).
+ * 0 when not, negative on error. */
+static int vessel_piece(Work *wk, const Roi *r, size_t seed, const Cand *c, double roi_mm,
+                        double t_low, double t_high, double r_in, RnError *err)
+{
+    const double *sp = wk->w->spacing;
+    size_t nr = r->n[0] * r->n[1] * r->n[2];
+    for (size_t j = 0; j < nr; j++)
+        wk->allowed[j] = (wk->aux[j] && roi_hu(wk, r, j) >= t_low) || wk->region[j];
+    size_t n = grow(r, wk->allowed, seed, wk->low, wk->queue);
+    if (!n)
+        return 0;
+    bool leaves = false;
+    double edge = roi_mm - 1.5 * sp[0] - (sp[2] > 3 ? sp[2] : 0);
+    for (size_t j = 0; j < nr && !leaves; j++) {
+        if (!wk->low[j])
+            continue;
+        double dx = ((double)(j % r->n[0] + r->lo[0]) - (double)c->x) * sp[0];
+        double dy = ((double)((j / r->n[0]) % r->n[1] + r->lo[1]) - (double)c->y) * sp[1];
+        double dz = ((double)(j / (r->n[0] * r->n[1]) + r->lo[2]) - (double)c->z) * sp[2];
+        leaves = dx * dx + dy * dy + dz * dz > edge * edge;
+    }
+    if (!leaves)
+        return 0;
+    /* thickness of what continues, at the candidate's own threshold (at the lower one every
+     * structure looks thicker, the more so across thick slices) */
+    for (size_t j = 0; j < nr; j++)
+        wk->low[j] = wk->low[j] && roi_hu(wk, r, j) >= t_high;
+    RnMask ml = {.nx = r->n[0], .ny = r->n[1], .nz = r->n[2], .data = wk->low};
+    RnMask mr = ml;
+    mr.data = wk->region;
+    memcpy(ml.spacing, sp, sizeof ml.spacing);
+    memcpy(mr.spacing, sp, sizeof mr.spacing);
+    int rc = rn_image_distance_sq(&ml, 0, wk->dist, err);
+    if (!rc)
+        rc = rn_image_distance_sq(&mr, 1, wk->dist2, err);
+    if (rc)
+        return rc;
+    /* beyond 2 mm from the candidate and beyond its neighbouring slices (its own caps) */
+    float away = (float)(fmax(2.0, 1.01 * sp[2]) * fmax(2.0, 1.01 * sp[2]));
+    double att = 0;
+    for (size_t j = 0; j < nr; j++)
+        if (wk->low[j] && wk->dist2[j] > away && wk->dist[j] < 1e29f && wk->dist[j] > att)
+            att = wk->dist[j];
+    att = sqrt(att);
+    return r_in < VESSEL_RATIO * att;
+}
+
+/* mask eroded in-plane by 1.5 pixels (the pleural rim removed). */
+static int pleural_rim_removed(const uint8_t *mask, const RnVolume *w, uint8_t *out, RnError *err)
+{
+    RnMask in = {.nx = w->nx, .ny = w->ny, .nz = w->nz, .data = (uint8_t *)mask};
+    RnMask o = in;
+    o.data = out;
+    /* in-plane only: the z spacing is made large so that no slice sees its neighbours */
+    in.spacing[0] = o.spacing[0] = w->spacing[0];
+    in.spacing[1] = o.spacing[1] = w->spacing[1];
+    in.spacing[2] = o.spacing[2] = 1e3;
+    return rn_image_erode(&in, 1.5 * fmax(w->spacing[0], w->spacing[1]) + 1e-3, &o, err);
+}
+
+/* Adds to wk->allowed the voxels of wk->orig inside the moment ellipsoid of wk->low (n voxels),
+ * each semi-axis enlarged by one voxel (half a slice along z). */
+static void restore_in_ellipsoid(Work *wk, const Roi *r, size_t n)
+{
+    /* no denser than the nodule itself: a vessel on a ground-glass nodule is not restored */
+    size_t nv = 0;
+    size_t nr0 = r->n[0] * r->n[1] * r->n[2];
+    for (size_t j = 0; j < nr0; j++)
+        if (wk->low[j])
+            wk->vals[nv++] = roi_hu(wk, r, j);
+    if (nv < 4)
+        return;
+    qsort(wk->vals, nv, sizeof *wk->vals, cmp_float);
+    double hu_max = wk->vals[nv * 95 / 100] + RESTORE_HU_MARGIN;
+    const double *sp = wk->w->spacing;
+    size_t nr = r->n[0] * r->n[1] * r->n[2];
+    if (n < 4)
+        return;
+    double mu[3] = {0, 0, 0}, cov[6] = {0, 0, 0, 0, 0, 0};
+    for (size_t j = 0; j < nr; j++)
+        if (wk->low[j]) {
+            mu[0] += (double)(j % r->n[0]) * sp[0];
+            mu[1] += (double)((j / r->n[0]) % r->n[1]) * sp[1];
+            mu[2] += (double)(j / (r->n[0] * r->n[1])) * sp[2];
+        }
+    for (int a = 0; a < 3; a++)
+        mu[a] /= (double)n;
+    for (size_t j = 0; j < nr; j++)
+        if (wk->low[j]) {
+            double p[3] = {(double)(j % r->n[0]) * sp[0] - mu[0],
+                           (double)((j / r->n[0]) % r->n[1]) * sp[1] - mu[1],
+                           (double)(j / (r->n[0] * r->n[1])) * sp[2] - mu[2]};
+            cov[0] += p[0] * p[0];
+            cov[1] += p[1] * p[1];
+            cov[2] += p[2] * p[2];
+            cov[3] += p[0] * p[1];
+            cov[4] += p[0] * p[2];
+            cov[5] += p[1] * p[2];
+        }
+    for (int a = 0; a < 6; a++)
+        cov[a] /= (double)n;
+    /* voxel centres: each voxel also spans its own extent */
+    for (int a = 0; a < 3; a++)
+        cov[a] += sp[a] * sp[a] / 12.0;
+    double ev[3], vec[3][3], semi[3];
+    rn_image_sym3_eigenvalues(cov, ev);
+    /* the margin: one pixel in-plane, half a slice along z */
+    double margin[3] = {sp[0], sp[1], 0.5 * sp[2]};
+    for (int k = 0; k < 3; k++) {
+        rn_image_sym3_eigenvector(cov, ev[k], vec[k]);
+        /* a solid ellipsoid of semi-axis a has variance a^2 / 5 along it */
+        semi[k] = sqrt(5.0 * fabs(ev[k]));
+    }
+    for (size_t j = 0; j < nr; j++) {
+        if (!wk->orig[j] || wk->allowed[j])
+            continue;
+        double p[3] = {(double)(j % r->n[0]) * sp[0] - mu[0],
+                       (double)((j / r->n[0]) % r->n[1]) * sp[1] - mu[1],
+                       (double)(j / (r->n[0] * r->n[1])) * sp[2] - mu[2]};
+        for (int a = 0; a < 3; a++) /* moved towards the centre by the margin */
+            p[a] = p[a] > 0 ? fmax(0, p[a] - margin[a]) : fmin(0, p[a] + margin[a]);
+        double q = 0;
+        for (int k = 0; k < 3; k++) {
+            double t = (p[0] * vec[k][0] + p[1] * vec[k][1] + p[2] * vec[k][2]) / semi[k];
+            q += t * t;
+        }
+        if (q <= 1.0 && roi_hu(wk, r, j) <= hu_max)
+            wk->allowed[j] = 1;
+    }
+}
+
+static size_t cpos_roi(const Roi *r, const Cand *c)
+{
+    return roi_index(r, c->x - r->lo[0], c->y - r->lo[1], c->z - r->lo[2]);
+}
+
+/* Removes from wk->region the solid (>= SOLID_HU) structures that enter it and continue
+ * outside it, with one in-plane voxel of rim; wk->allowed becomes the remaining region and
+ * *seed a voxel of it (the nearest to `centre`). Returns 1 when something was removed, 0 when
+ * not, -1 when nothing of the region is left. */
+static long cut_dense_passages(Work *wk, const Roi *r, size_t *seed, size_t centre)
+{
+    const double *sp = wk->w->spacing;
+    size_t nr = r->n[0] * r->n[1] * r->n[2];
+    uint8_t *solid = wk->allowed, *comp = wk->low, *cut = wk->orig;
+    for (size_t j = 0; j < nr; j++) {
+        solid[j] = wk->aux[j] && roi_hu(wk, r, j) >= SOLID_HU;
+        cut[j] = 0;
+    }
+    bool any = false;
+    for (size_t j = 0; j < nr; j++) {
+        if (!wk->region[j] || !solid[j] || cut[j] == 2)
+            continue;
+        size_t n = grow(r, solid, j, comp, wk->queue);
+        bool outside = false;
+        for (size_t k = 0; k < n; k++) {
+            outside |= !wk->region[wk->queue[k]];
+            cut[wk->queue[k]] = 2; /* visited */
+        }
+        if (!outside)
+            continue;
+        any = true;
+        for (size_t k = 0; k < n; k++)
+            cut[wk->queue[k]] = 3;
+    }
+    if (!any)
+        return 0;
+    memcpy(wk->allowed, wk->region, nr);
+    for (size_t j = 0; j < nr; j++) {
+        if (!wk->region[j])
+            continue;
+        size_t x = j % r->n[0], y = (j / r->n[0]) % r->n[1];
+        bool near = false;
+        for (int dy = -1; dy <= 1 && !near; dy++)
+            for (int dx = -1; dx <= 1 && !near; dx++) {
+                long xx = (long)x + dx, yy = (long)y + dy;
+                if (xx >= 0 && yy >= 0 && xx < (long)r->n[0] && yy < (long)r->n[1])
+                    near = cut[(size_t)((long)j + dy * (long)r->n[0] + dx)] == 3;
+            }
+        if (near)
+            wk->allowed[j] = 0;
+    }
+    size_t best = SIZE_MAX;
+    double bd = 1e30;
+    for (size_t j = 0; j < nr; j++)
+        if (wk->allowed[j]) {
+            double d = roi_dist2(r, sp, j, centre);
+            if (d < bd) {
+                bd = d;
+                best = j;
+            }
+        }
+    if (best == SIZE_MAX)
+        return -1;
+    *seed = best;
+    return 1;
+}
+
+/* Density (HU) of a small nodule in wk->region, partial-volume aware. The nodule is taken as a
+ * sphere of the radius of its largest cross-section (in-plane sizes are reliable; the slice
+ * thickness is not); the slab holding its centroid is filled by its chord only over part of the
+ * thickness (a 4 mm sphere centred on a slice boundary fills 0.8 of each 2.5 mm slab), and the
+ * contrast of the central voxels is divided by that share. Mi is returned when it is higher. */
+static double partial_volume_density(Work *wk, const Roi *r, double P, double Mi)
+{
+    const double *sp = wk->w->spacing;
+    size_t nxy = r->n[0] * r->n[1], nr = nxy * r->n[2];
+    double c[3] = {0, 0, 0}, n = 0;
+    size_t best_area = 0;
+    for (size_t z = 0; z < r->n[2]; z++) {
+        size_t area = 0;
+        for (size_t k = 0; k < nxy; k++)
+            area += wk->region[z * nxy + k];
+        best_area = area > best_area ? area : best_area;
+    }
+    for (size_t j = 0; j < nr; j++)
+        if (wk->region[j]) {
+            c[0] += (double)(j % r->n[0]);
+            c[1] += (double)((j / r->n[0]) % r->n[1]);
+            c[2] += (double)(j / nxy);
+            n += 1;
+        }
+    if (n < 1 || !best_area)
+        return Mi;
+    for (int a = 0; a < 3; a++)
+        c[a] /= n;
+    double R = sqrt((double)best_area * sp[0] * sp[1] / M_PI);
+    size_t zc = (size_t)lround(c[2]);
+    zc = zc < r->n[2] ? zc : r->n[2] - 1;
+    /* central voxels: within R/2 of the centroid on that slab; chord at R/3 from the axis */
+    double sum = 0;
+    size_t cnt = 0;
+    for (size_t k = 0; k < nxy; k++) {
+        size_t j = zc * nxy + k;
+        if (!wk->region[j])
+            continue;
+        double dx = ((double)(k % r->n[0]) - c[0]) * sp[0];
+        double dy = ((double)(k / r->n[0]) - c[1]) * sp[1];
+        if (dx * dx + dy * dy <= 0.25 * R * R) {
+            sum += roi_hu(wk, r, j);
+            cnt++;
+        }
+    }
+    if (!cnt)
+        return Mi;
+    double core = sum / (double)cnt;
+    double h = R * sqrt(1.0 - 1.0 / 9.0);
+    double zcen = c[2] * sp[2], lo = ((double)zc - 0.5) * sp[2], hi = ((double)zc + 0.5) * sp[2];
+    double cover = fmin(hi, zcen + h) - fmax(lo, zcen - h);
+    double f = cover / sp[2];
+    f = f < 0.25 ? 0.25 : f > 1 ? 1 : f;
+    double D = P + (core - P) / f;
+    D = D > DENSITY_MAX_HU ? DENSITY_MAX_HU : D;
+    return D > Mi ? D : Mi;
+}
+
+/* Removes from wk->region the slices beyond a neck of its area profile (see the caller), going
+ * both ways from its widest slice; *seed moves into what is left. Returns the number of slices
+ * removed. */
+static size_t cut_at_necks(Work *wk, const Roi *r, size_t *seed)
+{
+    size_t nxy = r->n[0] * r->n[1], nz = r->n[2], zs = 0, removed = 0;
+    size_t *area = wk->queue; /* nz entries; the queue is free here */
+    for (size_t z = 0; z < nz; z++) {
+        area[z] = 0;
+        for (size_t k = 0; k < nxy; k++)
+            area[z] += wk->region[z * nxy + k];
+        if (area[z] > area[zs])
+            zs = z; /* the widest slice: the mass, not what it leaked into, is the larger */
+    }
+    for (int dir = -1; dir <= 1; dir += 2) {
+        size_t amin = area[zs], zmin = zs;
+        bool cut = false;
+        for (long z = (long)zs + dir; z >= 0 && z < (long)nz && !cut; z += dir) {
+            size_t a = area[z];
+            if (a < amin) {
+                amin = a;
+                zmin = (size_t)z;
+            } else if ((double)a > MASS_NECK_RISE * (double)amin + 4.0) {
+                cut = true;
+            }
+        }
+        if (!cut)
+            continue;
+        for (long z = (long)zmin; z >= 0 && z < (long)nz; z += dir) {
+            memset(wk->region + (size_t)z * nxy, 0, nxy);
+            removed++;
+        }
+    }
+    if (removed && !wk->region[*seed]) {
+        size_t nr = nxy * nz, best = *seed;
+        double bd = 1e30;
+        for (size_t j = 0; j < nr; j++)
+            if (wk->region[j]) {
+                double d = roi_dist2(r, wk->w->spacing, j, *seed);
+                if (d < bd) {
+                    bd = d;
+                    best = j;
+                }
+            }
+        *seed = best;
+    }
+    return removed;
+}
+
 /* Returns 1 when kept (nodule filled), 0 when rejected, negative on error. */
 static int measure(Work *wk, const Cand *c, const size_t crop_lo[3], int id, RnNodule *nd,
                    RnError *err)
@@ -332,6 +700,7 @@ static int measure(Work *wk, const Cand *c, const size_t crop_lo[3], int id, RnN
     const double *sp = w->spacing;
     double sigma = SCALES_MM[c->scale], r_est = sigma * sqrt(3.0);
     wk->lung = sigma >= MASS_SCALE_MM ? wk->lung30 : wk->lung10;
+    wk->grow = sigma >= MASS_SCALE_MM ? wk->grow30 : wk->grow10;
     double roi_mm = 3.0 * r_est < 8.0 ? 8.0 : 3.0 * r_est;
     roi_mm = roi_mm > ROI_MAX_MM ? ROI_MAX_MM : roi_mm;
     Roi r;
@@ -355,7 +724,7 @@ static int measure(Work *wk, const Cand *c, const size_t crop_lo[3], int id, RnN
                 double dy = ((double)(y + r.lo[1]) - (double)c->y) * sp[1];
                 double dz = ((double)(z + r.lo[2]) - (double)c->z) * sp[2];
                 bool in = dx * dx + dy * dy + dz * dz <= roi_mm * roi_mm && wk->lung[gi];
-                wk->aux[roi_index(&r, x, y, z)] = in;
+                wk->aux[roi_index(&r, x, y, z)] = in && wk->grow[gi];
                 if (in && w->data[gi] < -600.0f)
                     wk->vals[np++] = w->data[gi];
             }
@@ -410,16 +779,35 @@ static int measure(Work *wk, const Cand *c, const size_t crop_lo[3], int id, RnN
                 return 0;
             T = P + 0.5 * (M - P);
             T = T < -750 ? -750 : T > -400 ? -400 : T;
+            /* The half-maximum region grows from the densest voxel of this first region near
+             * the candidate: the first seed may sit in the partial-volume cap of a thick slice,
+             * below the half maximum, with the nodule's body one slice away. */
+            double lim = fmax(r_est, 2.0 * fmax(sp[0], sp[2]));
+            float bv = -1e9f;
+            size_t cj = roi_index(&r, c->x - r.lo[0], c->y - r.lo[1], c->z - r.lo[2]);
+            for (size_t j = 0; j < nr; j++)
+                if (wk->region[j] && roi_dist2(&r, sp, j, cj) <= lim * lim &&
+                    roi_hu(wk, &r, j) > bv) {
+                    bv = roi_hu(wk, &r, j);
+                    seed = j;
+                }
         }
     }
     if (M - P < MIN_CONTRAST_HU)
         return 0;
-    /* Cut attached vessels: opening with a ball of 30 % of the blob radius (<= 2 mm). */
-    double ro = 0.3 * r_est;
-    ro = ro > 2.0 ? 2.0 : ro;
+    /* Vessel separation. The thickness of the candidate is its inscribed radius R_in (the
+     * largest distance from a region voxel near the seed to the background); an opening with
+     * a ball of half that radius (at most OPEN_MAX_MM) cuts attached structures thinner than
+     * the nodule itself (vessels, fissures) whatever the blob scale said. */
     RnMask rm = {.nx = r.n[0], .ny = r.n[1], .nz = r.n[2], .data = wk->region};
     memcpy(rm.spacing, sp, sizeof rm.spacing);
+    double r_in = inscribed_radius(wk, &r, seed, r_est, err);
+    if (r_in < 0)
+        return (int)r_in;
+    double ro = OPEN_FRACTION * r_in;
+    ro = ro > OPEN_MAX_MM ? OPEN_MAX_MM : ro;
     if (ro >= sp[0] * 1.2) {
+        memcpy(wk->orig, wk->region, nr);
         int rc = rn_image_open(&rm, ro, &rm, err);
         if (rc)
             return rc;
@@ -441,13 +829,67 @@ static int measure(Work *wk, const Cand *c, const size_t crop_lo[3], int id, RnN
                         bestj = j;
                     }
                 }
-            if (bestj == SIZE_MAX || bd > r_est * r_est)
+            /* within the blob radius, or the nodule's own thickness / one slice away (the
+             * seed in a partial-volume cap of a thick slice) */
+            double lim = fmax(r_est, fmax(r_in, 1.01 * sp[2]));
+            if (bestj == SIZE_MAX || bd > lim * lim)
                 return 0;
             seed = bestj;
+        }
+        /* What the opening took of the nodule itself comes back: the digital ball is not
+         * round and, with slices thicker than its radius, cannot fit the first and last
+         * slices of the nodule (small by partial volume). Every voxel of the region before
+         * the opening that lies inside the moment ellipsoid of the opened nodule, enlarged by
+         * one voxel (half a slice), is restored; attached vessels end at its surface. */
+        {
+            size_t n_open = grow(&r, wk->allowed, seed, wk->low, wk->queue);
+            restore_in_ellipsoid(wk, &r, n_open);
         }
         count = grow(&r, wk->allowed, seed, wk->region, wk->queue);
         if (!count)
             return 0;
+    }
+    /* A subsolid nodule with a vessel running along it: at the nodule's low threshold the
+     * vessel, blurred, is as thick as the ball and survives the opening. It is told apart by
+     * density: a solid structure that enters the region and continues outside it is a
+     * vessel, and it goes with its partial-volume rim; a solid core (part-solid nodule) lies
+     * inside. Subsolid is judged on the partial-volume-corrected density: a small solid
+     * nodule on thick slices has a low median too. */
+    if (M < SOLID_HU && partial_volume_density(wk, &r, P, M) < SOLID_HU) {
+        long s2 = cut_dense_passages(wk, &r, &seed, cpos_roi(&r, c));
+        if (s2 < 0)
+            return 0;
+        if (s2 > 0) {
+            count = grow(&r, wk->allowed, seed, wk->region, wk->queue);
+            if (!count)
+                return 0;
+        }
+    }
+    /* Vessel continuation: at a quarter of the contrast the structure is followed further.
+     * When it runs out of the search ball (a tube passing through) and what continues is about
+     * as thick as the candidate, the candidate is a piece of that tube (an oblique vessel cut
+     * by thick slices, a bifurcation), not a nodule on it. */
+    {
+        int v = vessel_piece(wk, &r, seed, c, roi_mm, P + 0.25 * (M - P), T, r_in, err);
+        if (v < 0)
+            return v;
+        if (v)
+            return 0;
+    }
+    /* Leak control for masses, grown in the 30 mm envelope where mediastinal structures (the
+     * hilum, the aorta) lie next to them: a tumour is compact, so its cross-section area
+     * along the slices rises to one maximum and falls (a convex body's does). Going away
+     * from the seed's slice, where the area has fallen and rises again by more than
+     * MASS_NECK_RISE, the region ran through a neck into another structure: it is cut at
+     * the neck. */
+    if (c->response >= MASS_RESPONSE) {
+        size_t cut = cut_at_necks(wk, &r, &seed);
+        if (cut) {
+            memcpy(wk->allowed, wk->region, nr);
+            count = grow(&r, wk->allowed, seed, wk->region, wk->queue);
+            if (!count)
+                return 0;
+        }
     }
     /* Leak: the region reaches the edge of its search ball. */
     size_t touching = 0;
@@ -466,7 +908,6 @@ static int measure(Work *wk, const Cand *c, const size_t crop_lo[3], int id, RnN
     bool is_mass = c->response >= MASS_RESPONSE;
     if (touching > 2 && !is_mass)
         return 0;
-
     /* Partial-volume volume, centroid, HU statistics, type. */
     double vox = sp[0] * sp[1] * sp[2];
     double vol = 0, wsum = 0, cx = 0, cy = 0, cz = 0, hs = 0, hs2 = 0;
@@ -487,7 +928,15 @@ static int measure(Work *wk, const Cand *c, const size_t crop_lo[3], int id, RnN
                 w->data[rn_image_index(nx, ny, x + r.lo[0], y + r.lo[1], z + r.lo[2])];
     }
     double Mi = nv >= 8 ? median_of(wk->vals, nv) : M;
-    double ref = Mi - P < MIN_CONTRAST_HU ? P + MIN_CONTRAST_HU : Mi - P;
+    /* A small nodule has (almost) no interior: every voxel shares the slice with parenchyma,
+     * and its median says more about the slice thickness than about its density. Its density
+     * is then estimated from the central voxels, corrected for the share of their slab that
+     * the nodule fills (partial_volume_density). */
+    double D = Mi;
+    bool small = nv < SMALL_INTERIOR_VOXELS;
+    if (small)
+        D = partial_volume_density(wk, &r, P, Mi);
+    double ref = D - P < MIN_CONTRAST_HU ? MIN_CONTRAST_HU : D - P;
     /* Shell: within 2 mm (and one slice) of the region. */
     double shell_mm = sp[2] > 2.0 ? sp[2] * 1.01 : 2.0;
     RnMask dm = {.nx = r.n[0], .ny = r.n[1], .nz = r.n[2], .data = wk->allowed};
@@ -607,7 +1056,7 @@ static int measure(Work *wk, const Cand *c, const size_t crop_lo[3], int id, RnN
     nd->hu_sd = var > 0 ? sqrt(var) : 0;
     nd->hu_min = hmin;
     nd->hu_max = hmax;
-    nd->hu_core = Mi;
+    nd->hu_core = D;
     nd->threshold_hu = T;
     nd->scale_mm = sigma;
     nd->response = c->response;
@@ -618,7 +1067,9 @@ static int measure(Work *wk, const Cand *c, const size_t crop_lo[3], int id, RnN
                                    : solid_vox / (double)nreg;
     nd->solid_fraction = solid_share;
     nd->solid_volume_mm3 = solid_vox * vox;
-    if (Mi >= SOLID_HU && solid_share >= 0.5)
+    if (small) /* too small to hold both a solid and a ground-glass part that can be told */
+        nd->type = D >= SOLID_HU ? RN_NODULE_SOLID : RN_NODULE_GROUND_GLASS;
+    else if (Mi >= SOLID_HU && solid_share >= 0.5)
         nd->type = RN_NODULE_SOLID;
     else if (cbrt(6.0 * nd->solid_volume_mm3 / M_PI) >= 3.0 && solid_share >= 0.02)
         nd->type = RN_NODULE_PART_SOLID;
@@ -655,6 +1106,43 @@ static int measure(Work *wk, const Cand *c, const size_t crop_lo[3], int id, RnN
     return 1;
 }
 
+/* Radius (mm) within which another finding is the same nodule: half the long axis, or the
+ * equivalent-sphere radius when larger (a nodule measured across thick slices). */
+static double same_nodule_radius(const RnNodule *n)
+{
+    double req = 0.5 * cbrt(6.0 * (n->volume_mm3 > 0 ? n->volume_mm3 : 0) / M_PI);
+    return fmax(0.5 * n->long_axis_mm, req);
+}
+
+size_t rn_lungct_merge_duplicates(RnNoduleList *l)
+{
+    size_t removed = 0;
+    bool again = true;
+    while (again) {
+        again = false;
+        for (size_t i = 0; i < l->count && !again; i++)
+            for (size_t k = i + 1; k < l->count && !again; k++) {
+                const RnNodule *a = &l->items[i], *b = &l->items[k];
+                double d2 = 0;
+                for (int q = 0; q < 3; q++)
+                    d2 += (a->center_patient[q] - b->center_patient[q]) *
+                          (a->center_patient[q] - b->center_patient[q]);
+                const RnNodule *big = a->volume_mm3 >= b->volume_mm3 ? a : b;
+                double rr = same_nodule_radius(big);
+                if (d2 >= rr * rr)
+                    continue;
+                /* the larger measurement holds the whole nodule; the other is a piece of it */
+                size_t drop = big == a ? k : i;
+                memmove(&l->items[drop], &l->items[drop + 1],
+                        (l->count - drop - 1) * sizeof *l->items);
+                l->count--;
+                removed++;
+                again = true;
+            }
+    }
+    return removed;
+}
+
 int rn_lungct_detect(const RnLungScan *scan, const RnLungs *lungs, RnNoduleList *out,
                      RnError *err)
 {
@@ -669,11 +1157,13 @@ int rn_lungct_detect(const RnLungScan *scan, const RnLungs *lungs, RnNoduleList 
     const size_t *lo = lungs->bbox_lo;
     Work wk = {.w = w};
     uint8_t *lung = malloc(n), *lung30 = malloc(n), *side = malloc(n), *bscale = malloc(n);
+    uint8_t *grow10 = malloc(n), *grow30 = malloc(n);
     float *best = malloc(n * sizeof *best), *bsph = malloc(n * sizeof *bsph);
     wk.claimed = calloc(n, sizeof *wk.claimed);
     Cand *cands = NULL;
     int rc = 0;
-    if (!lung || !lung30 || !side || !bscale || !best || !bsph || !wk.claimed) {
+    if (!lung || !lung30 || !grow10 || !grow30 || !side || !bscale || !best || !bsph ||
+        !wk.claimed) {
         rc = rn_error_set(err, RN_ERR_NOMEM, "lungct: detection buffers");
         goto out;
     }
@@ -686,6 +1176,15 @@ int rn_lungct_detect(const RnLungScan *scan, const RnLungs *lungs, RnNoduleList 
         }
     wk.lung10 = wk.lung = lung;
     wk.lung30 = lung30;
+    /* The pleural rim: lung voxels within 1.5 pixels (in-plane) of the wall hold the wall's
+     * partial volume, between the parenchyma and soft tissue, and would let a region grown at a
+     * nodule's half-maximum run along the pleura. Regions grow without it; a juxtapleural
+     * nodule loses one voxel at its contact, which the wall's share of the volume is anyway. */
+    if ((rc = pleural_rim_removed(lung, w, grow10, err)) ||
+        (rc = pleural_rim_removed(lung30, w, grow30, err)))
+        goto out;
+    wk.grow10 = wk.grow = grow10;
+    wk.grow30 = grow30;
     wk.side = side;
     if ((rc = blob_filter(w, lung, lung30, best, bscale, bsph, err)))
         goto out;
@@ -808,8 +1307,13 @@ int rn_lungct_detect(const RnLungScan *scan, const RnLungs *lungs, RnNoduleList 
     wk.aux = malloc(cap_roi);
     wk.vals = malloc(cap_roi * sizeof *wk.vals);
     wk.queue = malloc(cap_roi * sizeof *wk.queue);
+    wk.orig = malloc(cap_roi);
+    wk.low = malloc(cap_roi);
+    wk.dist = malloc(cap_roi * sizeof *wk.dist);
+    wk.dist2 = malloc(cap_roi * sizeof *wk.dist2);
     out->items = calloc(kept ? kept : 1, sizeof *out->items);
-    if (!wk.allowed || !wk.region || !wk.aux || !wk.vals || !wk.queue || !out->items) {
+    if (!wk.allowed || !wk.region || !wk.aux || !wk.vals || !wk.queue || !wk.orig || !wk.low ||
+        !wk.dist || !wk.dist2 || !out->items) {
         rc = rn_error_set(err, RN_ERR_NOMEM, "lungct: measurement buffers");
         goto out;
     }
@@ -830,16 +1334,23 @@ int rn_lungct_detect(const RnLungScan *scan, const RnLungs *lungs, RnNoduleList 
         nd.prior_index = -1;
         out->items[out->count++] = nd;
     }
+    out->merged = rn_lungct_merge_duplicates(out);
 out:
     free(wk.allowed);
     free(wk.region);
     free(wk.aux);
     free(wk.vals);
     free(wk.queue);
+    free(wk.orig);
+    free(wk.low);
+    free(wk.dist);
+    free(wk.dist2);
     free(wk.claimed);
     free(cands);
     free(lung);
     free(lung30);
+    free(grow10);
+    free(grow30);
     free(side);
     free(bscale);
     free(best);
