@@ -48,6 +48,7 @@ ADMIN_PW='admin pass 1'
 READER_PW='reader-pass-2'
 ADMIN_HASH=$(mkhash "$ADMIN_PW")
 READER_HASH=$(mkhash "$READER_PW")
+CLERK_PW='clerk pass 3'
 TOKEN=rnt_$(openssl rand -hex 32)
 TOKEN_HASH=sha256\$$(printf %s "$TOKEN" | sha256sum | cut -d' ' -f1)
 OLD_TOKEN=rnt_$(openssl rand -hex 32)
@@ -98,6 +99,8 @@ role = operator
 hash = $OLD_HASH
 expires = 2001-01-01
 CONF
+        # an account made by `radnode passwd` itself (its own scrypt hash and section)
+        printf '%s\n' "$CLERK_PW" | "$RADNODE" passwd clerk
         if [ "${WITH_READER:-yes}" = yes ]; then
             printf '[user reader]\nrole = viewer\npassword_hash = %s\n' "$READER_HASH"
         fi
@@ -157,6 +160,9 @@ for p in /status /metrics /api/studies /api/jobs /api/dead-letters /api/exports 
 done
 req POST /api/jobs/1/retry
 expect 401 "POST retry without credentials"
+req GET /api/whoami -u "clerk:$CLERK_PW"
+[ "$CODE/$(js 'j.get("role")')" = 200/viewer ] ||
+    fail "account from 'radnode passwd': $CODE $(head -c 300 "$WORK/body")"
 req GET /api/whoami -u "admin:wrong password"
 expect 401 "wrong password"
 error_shape 401
