@@ -50,6 +50,7 @@ typedef struct RnDestination {
     char receiving_application[64]; /* HL7 MSH-5 */
     char receiving_facility[64];    /* HL7 MSH-6 */
     bool tls;
+    int line; /* line of its [destination] section in the configuration file (0: none) */
 } RnDestination;
 
 /* ---- Operator HTTP API: accounts, TLS, limits, audit (issue 9) ------------ */

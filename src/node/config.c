@@ -596,6 +596,7 @@ int rn_node_config_parse(const char *text, const char *origin, RnNodeConfig *cfg
                     return rn_error_set(err, RN_ERR_PARSE, "%s:%d: destination name too long",
                                         origin, lineno);
                 dest->port = 0;
+                dest->line = lineno;
                 sec = SEC_DEST;
             } else {
                 return rn_error_set(err, RN_ERR_PARSE,

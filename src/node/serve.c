@@ -29,6 +29,9 @@
 #include "radnode/hl7.h"
 
 #include <dirent.h>
+#include <netdb.h>
+#include <poll.h>
+#include <sys/socket.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -681,6 +684,46 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
+/* At start: one clear message per destination that cannot be reached now
+ * (a TCP connection within 3 s), naming the configuration line. Not fatal:
+ * exports to it are queued and retried until it answers. */
+static void check_destinations(const RnNodeConfig *cfg)
+{
+    for (int i = 0; i < cfg->destination_count; i++) {
+        const RnDestination *d = &cfg->destinations[i];
+        char port[16], why[200] = "";
+        snprintf(port, sizeof port, "%d", d->port);
+        struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *ai = NULL;
+        int g = getaddrinfo(d->host, port, &hints, &ai);
+        if (g != 0) {
+            rn_format(why, sizeof why, "host name not resolved (%s)", gai_strerror(g));
+        } else {
+            int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+            int rc = fd < 0 ? -1 : connect(fd, ai->ai_addr, ai->ai_addrlen);
+            if (rc != 0 && fd >= 0 && errno == EINPROGRESS) {
+                struct pollfd pf = {.fd = fd, .events = POLLOUT};
+                int soerr = 0;
+                socklen_t len = sizeof soerr;
+                if (poll(&pf, 1, 3000) == 1 &&
+                    getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len) == 0 && soerr == 0)
+                    rc = 0;
+                else
+                    errno = soerr ? soerr : ETIMEDOUT;
+            }
+            if (rc != 0)
+                rn_format(why, sizeof why, "%s", strerror(errno));
+            if (fd >= 0)
+                close(fd);
+            freeaddrinfo(ai);
+        }
+        if (why[0])
+            rn_warn("%s:%d: destination %s (%s:%d) cannot be reached now: %s; its results are "
+                    "queued and retried until it answers",
+                    cfg->path[0] ? cfg->path : "(defaults)", d->line, d->name, d->host, d->port,
+                    why);
+    }
+}
+
 /* ---- Exports --------------------------------------------------------------------- */
 
 static const RnDestination *find_destination(const Node *n, const char *name, RnDestination *copy)
@@ -1003,6 +1046,7 @@ int rn_node_serve(const RnNodeConfig *cfg, RnError *err)
                cfg->destinations[i].host, cfg->destinations[i].port,
                cfg->destinations[i].ae_title);
     fflush(stdout);
+    check_destinations(cfg);
 
     for (;;) {
         int sig = 0;

@@ -58,6 +58,11 @@ CONF
 "$RADNODE" serve --config "$WORK/radnode.conf" >"$WORK/node.log" 2>&1 &
 PIDS+=($!)
 wait_port "$PORT" || fail "radnode serve did not start: $(cat "$WORK/node.log")"
+# The RIS is down at start: one clear message naming the configuration line of its section.
+line=$(grep -n '^\[destination ris\]' "$WORK/radnode.conf" | cut -d: -f1)
+for i in $(seq 1 50); do grep -q "radnode.conf:$line: destination ris" "$WORK/node.log" && break; sleep 0.1; done
+grep -q "radnode.conf:$line: destination ris (127.0.0.1:$RIS_PORT) cannot be reached now" "$WORK/node.log" ||
+    fail "no start-up message naming the unreachable RIS and its line $line: $(head "$WORK/node.log")"
 
 curl -sf -X POST "http://127.0.0.1:$ORTHANC_HTTP/modalities/radnode/store" -d "$STUDY" \
     >/dev/null || fail "Orthanc could not push the study to radnode"
