@@ -125,3 +125,45 @@ JSON
 }
 
 orthanc_get() { curl -sf "http://127.0.0.1:$ORTHANC_HTTP$1"; }
+
+# storescu_acked LOG...: the files `storescu -v` reported acknowledged ("Sending file: F" followed
+# by "Received Store Response (Success)"), one per line.
+storescu_acked() {
+    /usr/bin/python3 - "$@" <<'PY'
+import re, sys
+for log in sys.argv[1:]:
+    cur = None
+    for ln in open(log, errors="replace"):
+        m = re.search(r"Sending file: (\S+)", ln)
+        if m:
+            cur = m.group(1)
+        elif "Received Store Response (Success)" in ln and cur:
+            print(cur)
+            cur = None
+PY
+}
+
+# check_stored LIST DATA_DIR: every file named in LIST is in the node's store under DATA_DIR
+# (instances/<study>/<series>/<sop>.dcm) with an identical data set (pydicom equality, pixel data
+# included; Data Set Trailing Padding, which carries no data, aside). Prints a summary line.
+check_stored() {
+    /usr/bin/python3 - "$1" "$2" <<'PY'
+import os, sys, pydicom
+bad = 0
+paths = [l.strip() for l in open(sys.argv[1]) if l.strip()]
+for p in paths:
+    a = pydicom.dcmread(p)
+    f = os.path.join(sys.argv[2], "instances", a.StudyInstanceUID, a.SeriesInstanceUID,
+                     a.SOPInstanceUID + ".dcm")
+    b = pydicom.dcmread(f) if os.path.exists(f) else None
+    for ds in (a, b):
+        if ds is not None and 0xFFFCFFFC in ds:
+            del ds[0xFFFCFFFC]
+    if b is None or a != b:
+        diff = [] if b is None else [str(e.tag) for e in a if e.tag not in b or b[e.tag].value != e.value]
+        print("missing" if b is None else "differs (%s)" % ", ".join(diff[:5]), p)
+        bad += 1
+print("%d acknowledged instances checked: %d missing or different" % (len(paths), bad))
+sys.exit(1 if bad else 0)
+PY
+}

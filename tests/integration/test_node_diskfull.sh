@@ -61,34 +61,10 @@ storescu -v -aec RADNODE 127.0.0.1 "$PORT" "$WORK"/send/i0[0-3]*.dcm >"$WORK/scu
 grep -q "Refused: OutOfResources" "$WORK/scu1.log" ||
     fail "the node never refused although the volume filled up: $(tail -5 "$WORK/scu1.log"); df: $(df -h "$WORK/data" | tail -1)"
 kill -0 "$NODE_PID" 2>/dev/null || fail "the node died when the disk filled: $(tail "$WORK/node.log")"
-/usr/bin/python3 - "$WORK/scu1.log" >"$WORK/acked.txt" <<'PY'
-import re, sys
-cur = None
-for ln in open(sys.argv[1], errors="replace"):
-    m = re.search(r"Sending file: (\S+)", ln)
-    if m:
-        cur = m.group(1)
-    elif "Received Store Response (Success)" in ln and cur:
-        print(cur); cur = None
-PY
+storescu_acked "$WORK/scu1.log" >"$WORK/acked.txt"
 nacked=$(wc -l <"$WORK/acked.txt")
 [ "$nacked" -ge 3 ] || fail "only $nacked instances stored before the volume was full"
-/usr/bin/python3 - "$WORK/acked.txt" "$WORK/data" <<'PY' || fail "an acknowledged instance is missing or damaged"
-import os, sys, pydicom
-bad = 0
-paths = [l.strip() for l in open(sys.argv[1]) if l.strip()]
-for p in paths:
-    a = pydicom.dcmread(p)
-    f = os.path.join(sys.argv[2], "instances", a.StudyInstanceUID, a.SeriesInstanceUID, a.SOPInstanceUID + ".dcm")
-    b = pydicom.dcmread(f) if os.path.exists(f) else None
-    for ds in (a, b):
-        if ds is not None and 0xFFFCFFFC in ds:
-            del ds[0xFFFCFFFC]
-    if b is None or a != b:
-        print("missing or different:", p); bad += 1
-print("%d acknowledged before the disk was full, %d missing or different" % (len(paths), bad))
-sys.exit(1 if bad else 0)
-PY
+check_stored "$WORK/acked.txt" "$WORK/data" || fail "an acknowledged instance is missing or damaged"
 echo "refused when full: $(grep -c 'Refused: OutOfResources' "$WORK/scu1.log") instances; df: $(df -h "$WORK/data" | tail -1 | awk '{print $3" used of "$2}')"
 
 # Free space: the node must accept again by itself.
