@@ -50,6 +50,19 @@ const char *rn_error_code_name(int code);
 
 /* snprintf for human-readable messages where cutting a long value short is
  * intended (the compiler's truncation warning does not apply to it). */
+/* A shared library bound on first use (src/core/lazylib.c): dlopen(soname)
+ * and dlsym of each name into the matching slot (a pointer to a function
+ * pointer). Thread-safe; tried once; 0 when every symbol is bound. */
+typedef struct RnLazyLib {
+    const char *soname;
+    const char *const *names;
+    void *const *slots;
+    size_t count;
+    bool tried, ready;
+    char problem[256];
+} RnLazyLib;
+int rn_lazy_bind(RnLazyLib *lib, RnError *err);
+
 void rn_format(char *buf, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* Logging to stderr (and later to the node's log). Thread-safe. */

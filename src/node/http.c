@@ -28,11 +28,11 @@
  */
 #include "node/http_hooks.h"
 #include "node/http_internal.h"
+#include "node/mhd_lazy.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
-#include <microhttpd.h>
 #include <netinet/in.h>
 #include <openssl/crypto.h>
 #include <stdarg.h>
@@ -526,6 +526,8 @@ static int load_tls(NodeHttp *h, RnError *err)
 
 int node_http_start(Node *n, RnError *err)
 {
+    if (rn_mhd_load(err))
+        return err ? err->code : RN_ERR_UNSUPPORTED;
     struct sockaddr_in addr;
     memset(&addr, 0, sizeof addr);
     addr.sin_family = AF_INET;

@@ -338,6 +338,8 @@ int rn_report_render_pdf(const json_t *findings, const RnReportSource *sources,
                          size_t source_count, const RnReportOptions *opt, RnBuf *out,
                          RnError *err)
 {
+    if (rn_cairo_load(err))
+        return err ? err->code : RN_ERR_UNSUPPORTED;
     RnReportCtx ctx;
     int rc = rn_report_ctx_init(&ctx, findings, sources, source_count, opt, err);
     if (!rc)

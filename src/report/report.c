@@ -1123,6 +1123,8 @@ int rn_report_build(const json_t *findings, const RnReportSource *sources, size_
 {
     out->objects = NULL;
     out->count = 0;
+    if (rn_cairo_load(err)) /* the SC and PDF renderers draw with cairo */
+        return err ? err->code : RN_ERR_UNSUPPORTED;
     RnReportCtx ctx;
     int rc = rn_report_ctx_init(&ctx, findings, sources, source_count, opt, err);
     unsigned want = ctx.opt.objects;

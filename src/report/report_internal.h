@@ -12,7 +12,7 @@
 
 #include "radnode/report.h"
 
-#include <cairo.h>
+#include "report/cairo_lazy.h"
 
 /* Limits that keep hostile findings from producing oversized objects. */
 #define RN_REPORT_MAX_MEASUREMENTS 256
