@@ -63,6 +63,9 @@ typedef struct RnLazyLib {
 } RnLazyLib;
 int rn_lazy_bind(RnLazyLib *lib, RnError *err);
 
+/* The value of one hexadecimal digit (0-9, a-f, A-F), or -1. */
+int rn_hex_digit(char c);
+
 void rn_format(char *buf, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* Logging to stderr (and later to the node's log). Thread-safe. */

@@ -135,3 +135,14 @@ uint8_t *rn_buf_take(RnBuf *b, size_t *len)
     rn_buf_init(b);
     return d;
 }
+
+int rn_hex_digit(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}

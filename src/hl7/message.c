@@ -81,17 +81,6 @@ size_t rn_hl7_span_count(Hl7Span s, char delim)
 
 /* ---- Escapes (2.7) -------------------------------------------------------------- */
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 int rn_hl7_unescape(const RnHl7Encoding *enc, const char *text, size_t len, RnBuf *out,
                     RnError *err)
 {
@@ -151,12 +140,12 @@ int rn_hl7_unescape(const RnHl7Encoding *enc, const char *text, size_t len, RnBu
         } else if (slen >= 3 && seq[0] == 'X' && (slen - 1) % 2 == 0) {
             bool ok = true;
             for (size_t k = 1; k < slen; k++)
-                if (hexval(seq[k]) < 0)
+                if (rn_hex_digit(seq[k]) < 0)
                     ok = false;
             if (ok) {
                 for (size_t k = 1; k + 1 < slen && rc == 0; k += 2)
-                    rc = rn_buf_append_byte(out,
-                                            (uint8_t)((hexval(seq[k]) << 4) | hexval(seq[k + 1])));
+                    rc = rn_buf_append_byte(out, (uint8_t)((rn_hex_digit(seq[k]) << 4) |
+                                                           rn_hex_digit(seq[k + 1])));
             } else {
                 rc = rn_buf_append(out, text + i, slen + 2);
             }
