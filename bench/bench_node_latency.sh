@@ -18,28 +18,9 @@ command -v storescu >/dev/null || skip "storescu missing"
 PORT=$(free_port)
 HTTP=$(free_port)
 start_orthanc RADNODE "$PORT"
-make_studies() { # dir tag
-    /usr/bin/python3 - "$PYDICOM_FILES/CT_small.dcm" "$1" "$2" <<'PY'
-import os, sys, pydicom
-from pydicom.uid import generate_uid
-src = pydicom.dcmread(sys.argv[1])
-for st in range(20):
-    study, series = generate_uid(), generate_uid()
-    d = os.path.join(sys.argv[2], "s%02d" % st)
-    os.makedirs(d)
-    for k in range(10):
-        ds = src.copy()
-        ds.StudyInstanceUID, ds.SeriesInstanceUID = study, series
-        ds.SOPInstanceUID = generate_uid()
-        ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
-        ds.PatientID = "P-BENCH-%s-%d" % (sys.argv[3], st)
-        ds.AccessionNumber = "B%s%d" % (sys.argv[3], st)
-        ds.save_as(os.path.join(d, "i%02d.dcm" % k))
-PY
-}
-make_studies "$WORK/lat" L
-make_studies "$WORK/sus" S
-make_studies "$WORK/peer" P
+make_ct_studies "$WORK/lat" 20 10 BL
+make_ct_studies "$WORK/sus" 20 10 BS
+make_ct_studies "$WORK/peer" 20 10 BP
 cat >"$WORK/radnode.conf" <<CONF
 [node]
 dicom_port = $PORT
@@ -59,30 +40,13 @@ CONF
 "$RADNODE" serve --config "$WORK/radnode.conf" >"$WORK/node.log" 2>&1 &
 PIDS+=($!)
 wait_port "$PORT" || fail "radnode did not start"
-results_in() { # study uid -> result instances (radnode's 2.25 UIDs) in Orthanc
-    /usr/bin/python3 - "$ORTHANC_HTTP" "$1" <<'PY'
-import json, sys, urllib.request
-base = "http://127.0.0.1:%s" % sys.argv[1]
-req = urllib.request.Request(base + "/tools/find", data=json.dumps(
-    {"Level": "Study", "Query": {"StudyInstanceUID": sys.argv[2]}}).encode(), method="POST")
-n = 0
-try:
-    for sid in json.load(urllib.request.urlopen(req)):
-        for i in json.load(urllib.request.urlopen(base + "/studies/%s/instances" % sid)):
-            n += i["MainDicomTags"].get("SOPInstanceUID", "").startswith("2.25.")
-except Exception:
-    pass
-print(n)
-PY
-}
-uid_of() { /usr/bin/python3 -c 'import sys,pydicom; print(pydicom.dcmread(sys.argv[1],stop_before_pixels=True).StudyInstanceUID)' "$1"; }
 now() { date +%s.%N; }
 : >"$WORK/lat.txt"
 for d in "$WORK"/lat/s*; do
-    uid=$(uid_of "$d/i00.dcm")
+    uid=$(study_uid_of "$d/i000.dcm")
     storescu -aec RADNODE 127.0.0.1 "$PORT" "$d"/*.dcm >/dev/null 2>&1 || fail "storescu failed"
     t0=$(now)
-    until [ "$(results_in "$uid")" -ge 3 ]; do sleep 0.05; done
+    until [ "$(orthanc_results "$uid")" -ge 3 ]; do sleep 0.05; done
     echo "$(now) $t0" | awk '{print $1 - $2}' >>"$WORK/lat.txt"
 done
 /usr/bin/python3 - "$WORK/lat.txt" "$Q" <<'PY'
@@ -98,8 +62,8 @@ t0=$(now)
 storescu -aec RADNODE 127.0.0.1 "$PORT" "$WORK"/sus/s*/*.dcm >/dev/null 2>&1 || fail "storescu failed"
 t1=$(now)
 for d in "$WORK"/sus/s*; do
-    uid=$(uid_of "$d/i00.dcm")
-    until [ "$(results_in "$uid")" -ge 3 ]; do sleep 0.1; done
+    uid=$(study_uid_of "$d/i000.dcm")
+    until [ "$(orthanc_results "$uid")" -ge 3 ]; do sleep 0.1; done
 done
 t2=$(now)
 p0=$(now)

@@ -167,3 +167,51 @@ print("%d acknowledged instances checked: %d missing or different" % (len(paths)
 sys.exit(1 if bad else 0)
 PY
 }
+
+# make_ct_studies DIR STUDIES PER TAG: STUDIES studies of PER CT instances each (pydicom's
+# CT_small.dcm with fresh UIDs) as DIR/s<i>/i<kkk>.dcm, PatientID P-<TAG>-<i>, accession <TAG><i>.
+make_ct_studies() {
+    /usr/bin/python3 - "$PYDICOM_FILES/CT_small.dcm" "$@" <<'PY'
+import os, sys, pydicom
+from pydicom.uid import generate_uid
+src = pydicom.dcmread(sys.argv[1])
+out, studies, per, tag = sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
+for st in range(studies):
+    study, series = generate_uid(), generate_uid()
+    d = os.path.join(out, "s%d" % st)
+    os.makedirs(d)
+    for k in range(per):
+        ds = src.copy()
+        ds.StudyInstanceUID, ds.SeriesInstanceUID = study, series
+        ds.SOPInstanceUID = generate_uid()
+        ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+        ds.PatientID = "P-%s-%d" % (tag, st)
+        ds.AccessionNumber = "%s%d" % (tag, st)
+        ds.InstanceNumber = k + 1
+        ds.save_as(os.path.join(d, "i%03d.dcm" % k))
+PY
+}
+
+# orthanc_results STUDY_UID: how many of radnode's result instances (2.25 UIDs) Orthanc holds in
+# that study (0 when the study is unknown or Orthanc does not answer).
+orthanc_results() {
+    /usr/bin/python3 - "$ORTHANC_HTTP" "$1" <<'PY'
+import json, sys, urllib.request
+base = "http://127.0.0.1:%s" % sys.argv[1]
+req = urllib.request.Request(base + "/tools/find", data=json.dumps(
+    {"Level": "Study", "Query": {"StudyInstanceUID": sys.argv[2]}}).encode(), method="POST")
+n = 0
+try:
+    for sid in json.load(urllib.request.urlopen(req)):
+        for i in json.load(urllib.request.urlopen(base + "/studies/%s/instances" % sid)):
+            n += i["MainDicomTags"].get("SOPInstanceUID", "").startswith("2.25.")
+except Exception:
+    pass
+print(n)
+PY
+}
+
+# study_uid_of FILE: its StudyInstanceUID.
+study_uid_of() {
+    /usr/bin/python3 -c 'import sys, pydicom; print(pydicom.dcmread(sys.argv[1], stop_before_pixels=True).StudyInstanceUID)' "$1"
+}

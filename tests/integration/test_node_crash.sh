@@ -19,24 +19,7 @@ PORT=$(free_port)
 HTTP=$(free_port)
 start_orthanc RADNODE "$PORT"
 
-/usr/bin/python3 - "$PYDICOM_FILES/CT_small.dcm" "$WORK/send" <<'PY' || fail "could not make the instances"
-import os, sys, pydicom
-from pydicom.uid import generate_uid
-src = pydicom.dcmread(sys.argv[1])
-for st in range(4):
-    study, series = generate_uid(), generate_uid()
-    d = os.path.join(sys.argv[2], "s%d" % st)
-    os.makedirs(d)
-    for k in range(50):
-        ds = src.copy()
-        ds.StudyInstanceUID, ds.SeriesInstanceUID = study, series
-        ds.SOPInstanceUID = generate_uid()
-        ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
-        ds.PatientID = "P-CRASH-%d" % st
-        ds.AccessionNumber = "ACCCRASH%d" % st
-        ds.InstanceNumber = k + 1
-        ds.save_as(os.path.join(d, "i%03d.dcm" % k))
-PY
+make_ct_studies "$WORK/send" 4 50 CRASH || fail "could not make the instances"
 
 cat >"$WORK/radnode.conf" <<CONF
 [node]
@@ -98,19 +81,7 @@ if [ -s "$WORK/rest.txt" ]; then
         fail "storescu (rest) failed: $(tail "$WORK/scu3.log")"
 fi
 results_of() { # study index -> number of radnode result instances in Orthanc for that study
-    /usr/bin/python3 - "$ORTHANC_HTTP" "$WORK/send/s$1/i000.dcm" <<'PY'
-import json, sys, urllib.request, pydicom
-uid = pydicom.dcmread(sys.argv[2], stop_before_pixels=True).StudyInstanceUID
-base = "http://127.0.0.1:%s" % sys.argv[1]
-req = urllib.request.Request(base + "/tools/find", data=json.dumps(
-    {"Level": "Study", "Query": {"StudyInstanceUID": uid}}).encode(), method="POST")
-ids = json.load(urllib.request.urlopen(req))
-n = 0
-for sid in ids:
-    for inst in json.load(urllib.request.urlopen(base + "/studies/%s/instances" % sid)):
-        n += inst["MainDicomTags"].get("SOPInstanceUID", "").startswith("2.25.")
-print(n)
-PY
+    orthanc_results "$(study_uid_of "$WORK/send/s$1/i000.dcm")"
 }
 for i in $(seq 1 240); do
     ok=1
