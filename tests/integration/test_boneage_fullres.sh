@@ -81,7 +81,7 @@ for i, r in sorted(rows.items()):
     if abs(vals["full"] - vals["variant"]) > 6:
         variant_off.append("%s (%.1f months)" % (i, vals["full"] - vals["variant"]))
 # Orientation/laterality: the geometric checks plus the learned orientation check
-# (models/boneage-orient-v1.onnx) bring 10 of 10 rotated+mirrored MONOCHROME1 copies within
+# (models/boneage-orient-v1.onnx, now v2) bring 10 of 10 rotated+mirrored MONOCHROME1 copies within
 # 6 months of the original with model v2; one miss is tolerated, two fail.
 print("rotated/mirrored/MONOCHROME1 copies off by > 6 months: %d of %d: %s" % (
     len(variant_off), len(rows), ", ".join(variant_off) or "none"))

@@ -53,9 +53,15 @@ def main():
     ap.add_argument("--radnode", default=os.path.join(common.REPO, "build", "radnode"))
     ap.add_argument("--limit", type=int, default=0)
     ap.add_argument("--out", default=os.path.join(common.MODELS, "boneage-v2.c-pipeline.json"))
+    ap.add_argument("--results-out", default="",
+                    help="also write every image's whole JSON result (one per line) here")
+    ap.add_argument("--ids", default="", help="only these image IDs (comma-separated)")
     a = ap.parse_args()
     split = common.read_split()
     rows = [r for r in common.read_labels() if split[r[0]] == "val"]
+    if a.ids:
+        want = set(a.ids.split(","))
+        rows = [r for r in rows if r[0] in want]
     if a.limit:
         rows = rows[:a.limit]
     label = {r[0]: r for r in rows}
@@ -70,10 +76,13 @@ def main():
                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         t2 = time.time()
     err, refused, corrected, unsure, side_changed = [], [], 0, 0, 0
+    all_results = []
     for ln in p.stdout.splitlines():
         j = json.loads(ln)
         for f in (j if isinstance(j, list) else [j]):
             i = f.get("patient_id")
+            if a.results_out:
+                all_results.append(f)
             if f.get("status") != "ok":
                 refused.append((i, f.get("error") or f.get("refusal_reason")))
                 continue
@@ -87,7 +96,7 @@ def main():
                 side_changed += 1
     e = np.array(err)
     res = {"images": len(rows), "analysed": int(len(e)), "refused": len(refused),
-           "refusals": refused[:20],
+           "refusals": refused,
            "refusal_reasons": {r: sum(1 for _, x in refused if x == r) for r in sorted({x for _, x in refused})},
            "mae_months": round(float(np.abs(e).mean()), 3) if len(e) else None,
            "rmse_months": round(float(np.sqrt((e ** 2).mean())), 3) if len(e) else None,
@@ -98,6 +107,10 @@ def main():
            "analyze_seconds": round(t2 - t1, 1), "exit_status": p.returncode}
     with open(a.out, "w") as f:
         json.dump(res, f, indent=1)
+    if a.results_out:
+        with open(a.results_out, "w") as f:
+            for d in all_results:
+                f.write(json.dumps(d) + "\n")
     print(json.dumps(res))
 
 

@@ -1,5 +1,6 @@
 #!/usr/bin/python3
-"""Train the hand orientation / laterality classifier and export models/boneage-orient-v1.onnx.
+"""Train the hand orientation / laterality classifier (models/boneage-orient-v1.onnx: 8 classes;
+models/boneage-orient-v2.onnx: v1 fine-tuned with a ninth "not a hand" class, see --negatives).
 
 The bone-age network expects the hand as in training: a left hand seen PA, fingers up. The C
 pipeline's geometric heuristics (preprocess.c) get most images there; this small network checks
@@ -15,7 +16,17 @@ common.resize_u8 (which commutes with the 8 symmetries), x/255 normalised as the
 Validation accuracy is measured on the validation fold (never trained on) and written to
 models/boneage-orient-v1.metrics.json.
 
+With --negatives (tools/boneage/make_negatives.py), a ninth class, NOT_HAND = 8, is learned
+from images that are not hand radiographs (chest CT slices and reconstructed chest radiographs,
+synthetic images), mixed into every batch at one in nine and given random symmetries too; the
+C pipeline refuses an image the check calls "not a hand". Its validation figures (negatives of
+held-out kinds refused; validation hands wrongly refused) are in the metrics file.
+
 Usage: /usr/bin/python3 tools/boneage/train_orient.py [--epochs 6] [--device cpu]
+v1:    ... --epochs 40 --out models/boneage-orient-v1.onnx          (60 s on a lent H100)
+v2:    /usr/bin/python3 tools/boneage/make_negatives.py
+       ... --negatives tools/boneage/cache/negatives64.npz --init-from models/boneage-orient-v1.onnx
+           --epochs 4 --lr 1e-3 --out models/boneage-orient-v2.onnx     (5.4 min on the 2-core CPU)
 """
 import argparse
 import json
@@ -36,16 +47,17 @@ SIZE = 64
 
 
 class OrientNet(nn.Module):
-    def __init__(self, w=(16, 32, 64, 128)):
+    def __init__(self, w=(16, 32, 64, 128), classes=8, bn=True):
         super().__init__()
         layers, cin = [], 1
+        norm = (lambda c: nn.BatchNorm2d(c)) if bn else (lambda c: nn.Identity())
         for c in w:
-            layers += [nn.Conv2d(cin, c, 3, 2, 1, bias=False), nn.BatchNorm2d(c), nn.ReLU(inplace=True),
-                       nn.Conv2d(c, c, 3, 1, 1, bias=False), nn.BatchNorm2d(c), nn.ReLU(inplace=True)]
+            layers += [nn.Conv2d(cin, c, 3, 2, 1, bias=not bn), norm(c), nn.ReLU(inplace=True),
+                       nn.Conv2d(c, c, 3, 1, 1, bias=not bn), norm(c), nn.ReLU(inplace=True)]
             cin = c
         self.body = nn.Sequential(*layers)
         self.pool = nn.AdaptiveAvgPool2d(1)
-        self.fc = nn.Linear(cin, 8)
+        self.fc = nn.Linear(cin, classes)
 
     def forward(self, x):
         return self.fc(torch.flatten(self.pool(self.body(x)), 1))
@@ -90,6 +102,28 @@ def batch_transform(x, cls):
     return out
 
 
+def init_from_onnx(model, path):
+    """Weights of an exported OrientNet (Conv+bias pairs in graph order, then fc) into a model
+    built with bn=False; extra output rows (NOT_HAND) start at zero."""
+    import onnx
+    from onnx import numpy_helper
+    m = onnx.load(path)
+    init = {i.name: numpy_helper.to_array(i) for i in m.graph.initializer}
+    convs = [n for n in m.graph.node if n.op_type == "Conv"]
+    mine = [l for l in model.body if isinstance(l, nn.Conv2d)]
+    if len(convs) != len(mine):
+        raise SystemExit("%s: %d convolutions, expected %d" % (path, len(convs), len(mine)))
+    with torch.no_grad():
+        for n, l in zip(convs, mine):
+            l.weight.copy_(torch.from_numpy(init[n.input[1]]))
+            l.bias.copy_(torch.from_numpy(init[n.input[2]]))
+        fw, fb = torch.from_numpy(init["fc.weight"]), torch.from_numpy(init["fc.bias"])
+        model.fc.weight.zero_()
+        model.fc.bias.zero_()
+        model.fc.weight[:fw.shape[0]] = fw
+        model.fc.bias[:fb.shape[0]] = fb
+
+
 def norm(x01):
     return (x01 - common.PIXEL_MEAN) / common.PIXEL_STD
 
@@ -104,6 +138,11 @@ def main():
     ap.add_argument("--seed", type=int, default=11)
     ap.add_argument("--small", default="", help="64 px copy of the cache (written if absent)")
     ap.add_argument("--prepare-only", action="store_true")
+    ap.add_argument("--negatives", default="", help="make_negatives.py output: learn NOT_HAND")
+    ap.add_argument("--init-from", default="",
+                    help="start from an exported orientation model (its batch norms are folded "
+                         "into the convolutions, so the network is built without them); a new "
+                         "NOT_HAND output starts at zero")
     ap.add_argument("--out", default=os.path.join(common.MODELS, "boneage-orient-v1.onnx"))
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -125,7 +164,18 @@ def main():
     xtr = torch.from_numpy(xs[fold == "train"]).unsqueeze(1).to(dev)
     xva = torch.from_numpy(xs[fold == "val"]).unsqueeze(1).to(dev)
     print("data: train %d val %d (%.0f s)" % (len(xtr), len(xva), time.time() - t0), flush=True)
-    model = OrientNet().to(dev)
+    nxtr = nxva = None
+    if args.negatives:
+        nd = np.load(args.negatives)
+        nxtr = torch.from_numpy(nd["train"]).unsqueeze(1).to(dev)
+        nxva = torch.from_numpy(nd["val"]).unsqueeze(1).to(dev)
+        nkva = nd["val_kind"]
+        print("negatives: train %d val %d" % (len(nxtr), len(nxva)), flush=True)
+    classes = 9 if args.negatives else 8
+    model = OrientNet(classes=classes, bn=not args.init_from)
+    if args.init_from:
+        init_from_onnx(model, args.init_from)
+    model = model.to(dev)
     steps = len(xtr) // args.bs
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=args.epochs * steps,
@@ -139,6 +189,13 @@ def main():
             idx = perm[k * args.bs:(k + 1) * args.bs]
             cls = torch.randint(0, 8, (len(idx),), generator=g, device=dev)
             x = batch_transform(augment(xtr[idx].float() / 255, g), cls)
+            if nxtr is not None:  # one in nine: not a hand, under a random symmetry too
+                nn_ = max(1, len(idx) // 8)
+                ni = torch.randint(0, len(nxtr), (nn_,), generator=g, device=dev)
+                nc = torch.randint(0, 8, (nn_,), generator=g, device=dev)
+                xn = batch_transform(augment(nxtr[ni].float() / 255, g), nc)
+                x = torch.cat([x, xn])
+                cls = torch.cat([cls, torch.full((nn_,), 8, device=dev, dtype=cls.dtype)])
             loss = F.cross_entropy(model(norm(x)), cls)
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -150,7 +207,7 @@ def main():
               flush=True)
     # validation: every validation image under all 8 transforms, no jitter
     model.eval()
-    conf = np.zeros((8, 8), dtype=np.int64)
+    conf = np.zeros((8, classes), dtype=np.int64)
     pmax = []
     with torch.no_grad():
         for c in range(8):
@@ -161,7 +218,31 @@ def main():
                 pmax.append(p.max(1).values.cpu().numpy())
                 for q in pred:
                     conf[c, q] += 1
-    acc = float(np.trace(conf) / conf.sum())
+    acc = float(np.trace(conf[:, :8]) / conf.sum())
+    neg = {}
+    if nxva is not None:
+        with torch.no_grad():
+            pn = []
+            for c in range(8):
+                for i in range(0, len(nxva), 256):
+                    x = apply_class(nxva[i:i + 256].float() / 255, c)
+                    pn.append(F.softmax(model(norm(x)), 1)[:, 8].cpu().numpy())
+            pn = np.concatenate(pn)
+            kinds = np.tile(nkva, 8)
+            ph = []
+            for c in range(8):
+                for i in range(0, len(xva), 256):
+                    x = apply_class(xva[i:i + 256].float() / 255, c)
+                    ph.append(F.softmax(model(norm(x)), 1)[:, 8].cpu().numpy())
+            ph = np.concatenate(ph)
+        neg = {"not_hand_threshold": 0.5,
+               "validation_negatives": int(len(nxva)),
+               "negatives_refused": round(float((pn >= 0.5).mean()), 4),
+               "negatives_refused_by_kind": {k: round(float((pn[kinds == k] >= 0.5).mean()), 4)
+                                             for k in sorted(set(nkva.tolist()))},
+               "validation_hands_refused": round(float((ph >= 0.5).mean()), 4),
+               "validation_hands_refused_upright": round(float((ph[:len(xva)] >= 0.5).mean()), 4)}
+        print("negatives: %s" % json.dumps(neg), flush=True)
     pm = np.concatenate(pmax)
     print("validation accuracy %.4f over %d images x 8 transforms" % (acc, len(xva)))
     model = model.cpu().eval()
@@ -176,6 +257,7 @@ def main():
            "fraction_confident_0.9": round(float((pm >= 0.9).mean()), 4),
            "epochs": args.epochs, "train_images": int(len(xtr)),
            "seconds": round(time.time() - t0, 1)}
+    met.update(neg)
     with open(os.path.splitext(args.out)[0] + ".metrics.json", "w") as f:
         json.dump(met, f, indent=1)
     print(json.dumps(met))

@@ -32,7 +32,7 @@
 #define MODEL_FILE "boneage-v2.onnx"
 #define MODEL_NAME "boneage-v2"
 #define MODEL_VERSION "2"
-#define ORIENT_FILE "boneage-orient-v1.onnx"
+#define ORIENT_FILE "boneage-orient-v2.onnx"
 #define MODEL_MAX_BYTES ((size_t)256 << 20)
 
 void rn_boneage_tta_shift(int k, int *dx, int *dy)
@@ -124,18 +124,24 @@ static int orient_check(Model *m, const uint8_t *base, RnBoneagePrep *p, RnError
     int rc = rn_nn_run(m->orient, &in, 1, &out, 1, err);
     if (rc < 0)
         return rc;
-    if (out.ndim != 2 || out.shape[1] != 8 || !out.data)
+    /* 8 classes (the symmetries), or 9 with NOT_HAND last (boneage-orient-v2) */
+    if (out.ndim != 2 || (out.shape[1] != 8 && out.shape[1] != 9) || !out.data)
         return rn_error_set(err, RN_ERR_INVALID, "boneage: orientation model output shape");
+    const int classes = (int)out.shape[1];
     double mx = out.data[0], sum = 0;
     int best = 0;
-    for (int c = 1; c < 8; c++)
+    for (int c = 1; c < classes; c++)
         if (out.data[c] > mx)
-            mx = out.data[c], best = c;
-    for (int c = 0; c < 8; c++)
+            mx = out.data[c];
+    for (int c = 0; c < classes; c++)
         sum += exp(out.data[c] - mx);
+    for (int c = 1; c < 8; c++)
+        if (out.data[c] > out.data[best])
+            best = c;
+    p->not_hand_p = classes == 9 ? exp(out.data[8] - mx) / sum : -1;
     p->orient_checked = true;
     p->orient_class = best;
-    p->orient_p = 1.0 / sum;
+    p->orient_p = exp(out.data[best] - mx) / sum;
     return 0;
 }
 
@@ -309,6 +315,9 @@ static void details_orient(json_t *d, const Model *m, const RnBoneagePrep *p)
                   "rotation_ccw_degrees_seen", 90 * (p->orient_class / 2), "mirror_seen",
                   p->orient_class & 1, "probability", round(p->orient_p * 1000) / 1000,
                   "threshold", RN_BONEAGE_ORIENT_MIN_P, "corrected", p->orient_applied));
+    if (p->not_hand_p >= 0)
+        json_object_set_new(json_object_get(d, "orientation_check"), "not_hand_probability",
+                            json_real(round(p->not_hand_p * 1000) / 1000));
 }
 
 static void details_prep(json_t *d, const RnBoneageRenderInfo *ri, const RnBoneagePrep *p,
@@ -335,6 +344,12 @@ static void details_prep(json_t *d, const RnBoneageRenderInfo *ri, const RnBonea
                                   sides[f->dicom_side], "dicom_attribute",
                                   f->side_where[0] ? f->side_where : NULL, "mirrored",
                                   p->mirrored));
+    json_t *pre = json_object_get(d, "preprocessing");
+    if (p->film_crop)
+        json_object_set_new(pre, "film_box_xyxy",
+                            json_pack("[i,i,i,i]", p->film[0], p->film[1], p->film[2], p->film[3]));
+    if (p->relaxed)
+        json_object_set_new(pre, "film_scan_checks", json_true());
 }
 
 static json_t *analyse_image(const RnAnalysisInput *in, Model *m, const char *path, RnError *err)
@@ -390,6 +405,17 @@ static json_t *analyse_image(const RnAnalysisInput *in, Model *m, const char *pa
     if (m->orient) {
         if (orient_check(m, base, p, err) < 0)
             goto out;
+        if (p->not_hand_p >= RN_BONEAGE_NOT_HAND_P) {
+            /* the learned check does not see a hand radiograph at all */
+            j = refused(in, m, &f, "NOT_HAND",
+                        "not a hand radiograph: the image does not look like a hand radiograph",
+                        zh_reason("NOT_HAND"));
+            if (j) {
+                details_prep(json_object_get(j, "details"), &ri, p, &f);
+                details_orient(json_object_get(j, "details"), m, p);
+            }
+            goto out;
+        }
         if (p->geometry_problem && p->orient_p < RN_BONEAGE_ORIENT_RESCUE_P) {
             /* neither the outline nor the orientation model recognises a hand */
             j = refused(in, m, &f, "NOT_HAND", p->geometry_problem, zh_reason("NOT_HAND"));

@@ -133,12 +133,16 @@ typedef struct RnBoneagePrep {
     double contrast;      /* p99 - p1 of the 8-bit image */
     double saturated;     /* fraction of hand pixels at 0 or 255 */
     uint32_t box[4];      /* hand bounding box in source pixels: x0, y0, x1, y1 (inclusive) */
-    /* learned orientation check (models/boneage-orient-v1.onnx) on the network input */
+    /* learned orientation and "not a hand" check (models/boneage-orient-v2.onnx) */
     bool orient_checked;   /* the orientation model ran */
     int orient_class;      /* 2k + m: the input looked like rot90_ccw^k(mirror^m(upright left)) */
     double orient_p;       /* its softmax probability */
     bool orient_applied;   /* confident and not the identity: the input was corrected */
+    double not_hand_p;     /* the check's probability of "not a hand radiograph"; -1: no such class */
     const char *geometry_problem; /* defer_shape: why the outline was not trusted, else NULL */
+    bool film_crop;   /* a film scan: the hand was found inside the film, not the whole image */
+    uint32_t film[4]; /* that film's inner box in source pixels: x0, y0, x1, y1 (inclusive) */
+    bool relaxed;     /* read with the relaxed film-scan checks (see preprocess.c) */
 } RnBoneagePrep;
 
 /* Everything from the 8-bit image to the 299x299 framing. side_hint is used
@@ -168,6 +172,7 @@ int rn_boneage_resize_spec(const uint8_t *src, uint32_t sw, uint32_t sh, uint8_t
  * writes T_c^-1(in). in and out must not overlap. */
 #define RN_BONEAGE_ORIENT_RES 64
 #define RN_BONEAGE_ORIENT_MIN_P 0.8 /* act on the orientation model only above this */
+#define RN_BONEAGE_NOT_HAND_P 0.5   /* refuse when its "not a hand" class is at least this */
 void rn_boneage_symmetry(const uint8_t *in, uint32_t n, int cls, uint8_t *out);
 void rn_boneage_undo_symmetry(const uint8_t *in, uint32_t n, int cls, uint8_t *out);
 /* (v / 255 - 0.5) / 0.25 in float32, n values. */

@@ -31,6 +31,7 @@
 #include <ctype.h>
 #include <math.h>
 #include <stdio.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -38,6 +39,10 @@
 #define MAX_SIDE 16384u    /* larger than any detector; bounds the allocations */
 #define ANALYSIS_SIDE 256u /* long side of the analysis copy */
 #define BORDER_TOLERANCE 2 /* a border row or column varies by at most this (8-bit) */
+/* p99 - p1 of the analysis copy below which nothing can be read. Faint 8-bit film scans of
+ * 18-23 are still read by a radiologist (and by the model, which was trained on them); a
+ * blank or fogged image is under 10. */
+#define MIN_CONTRAST 12
 
 int rn_boneage_image_init(RnBoneageImage *im, uint32_t width, uint32_t height, RnError *err)
 {
@@ -830,7 +835,21 @@ typedef struct Upright {
 } Upright;
 
 /* How much a mask (already rotated) looks like a hand with the fingers up. */
-static Upright upright_score(const uint8_t *m, uint32_t w, uint32_t h)
+/* Coverage of mask row `row` when it is a flat cut (a forearm cut by the film's edge: about as
+ * wide as the row `step` rows inside it), else 0 (a rounded end such as a fingertip). */
+static double flat_cut(const uint8_t *m, uint32_t w, long row, long step)
+{
+    double c0 = 0, c1 = 0;
+    for (uint32_t x = 0; x < w; x++) {
+        c0 += m[(size_t)row * w + x];
+        c1 += m[(size_t)(row + step) * w + x];
+    }
+    return c0 >= 0.05 * w && c0 >= 0.7 * c1 ? c0 / w : 0;
+}
+
+/* relaxed: a forearm may end at a flat cut within the outer 12 % of the image instead of at
+ * the image's edge (film scans whose film edge lies inside the image). */
+static Upright upright_score(const uint8_t *m, uint32_t w, uint32_t h, bool relaxed)
 {
     Upright u = {0};
     u.top = -1;
@@ -865,6 +884,13 @@ static Upright upright_score(const uint8_t *m, uint32_t w, uint32_t h)
     }
     u.contact_near = cn / w;
     u.contact_far = cf / w;
+    if (relaxed) {
+        long band = (long)(0.12 * h);
+        if (u.contact_near < 0.02 && (long)h - 1 - u.bottom <= band)
+            u.contact_near = flat_cut(m, w, u.bottom, -2);
+        if (u.contact_far < 0.02 && u.top <= band)
+            u.contact_far = flat_cut(m, w, u.top, 2);
+    }
     u.score = (u.far_runs - u.near_runs) + 2.0 * (u.contact_near - u.contact_far);
     return u;
 }
@@ -912,7 +938,7 @@ static double thumb_votes(const uint8_t *m, uint32_t w, const Upright *u, int *v
 
 /* Tries the four rotations of the hand mask; best gets the fingers-up score
  * of the winner, *margin its lead over the runner-up. buf holds w*h bytes. */
-static int orient(const Small *s, uint8_t *buf, Upright *best, double *margin)
+static int orient(const Small *s, bool relaxed, uint8_t *buf, Upright *best, double *margin)
 {
     size_t n = (size_t)s->w * s->h;
     Upright second = {0};
@@ -920,7 +946,7 @@ static int orient(const Small *s, uint8_t *buf, Upright *best, double *margin)
     for (int deg = 0; deg < 360; deg += 90) {
         uint32_t rw = (deg == 90 || deg == 270) ? s->h : s->w;
         rotate_bytes(s->hand, s->w, s->h, deg, buf);
-        Upright u = upright_score(buf, rw, (uint32_t)(n / rw));
+        Upright u = upright_score(buf, rw, (uint32_t)(n / rw), relaxed);
         if (best_rot < 0 || u.score > best->score) {
             second = *best;
             *best = u;
@@ -966,47 +992,135 @@ static void refuse(RnBoneagePrep *p, const char *code, const char *reason)
     p->refusal = reason;
 }
 
-int rn_boneage_prepare(const RnBoneageImage *img, RnBoneageSide side_hint, RnBoneagePrep *prep,
-                       RnError *err)
+/* True if most of object `label` lies within a band along the image's edges (10 % of the
+ * shorter side): the frame or strips of a film scan's surround, not a hand. */
+static bool along_edges(const Small *s, long label)
 {
-    return rn_boneage_prepare_ex(img, side_hint, false, prep, err);
+    uint32_t band = (s->w < s->h ? s->w : s->h) / 10;
+    size_t in_band = 0, total = 0;
+    for (uint32_t y = 0; y < s->h; y++)
+        for (uint32_t x = 0; x < s->w; x++)
+            if (s->labels[(size_t)y * s->w + x] == label) {
+                total++;
+                in_band += x < band || y < band || x >= s->w - band || y >= s->h - band;
+            }
+    return total && in_band >= 0.8 * total;
 }
 
-int rn_boneage_prepare_ex(const RnBoneageImage *img, RnBoneageSide side_hint, bool defer_shape,
-                          RnBoneagePrep *prep, RnError *err)
+/* The inner box of a film in a film scan, in `work` pixels: the region that differs from the
+ * image's outer ring (the scanner bed or light box, dark or bright) is found on the analysis
+ * copy, and its bounding box is shrunk edge by edge until every edge row and column lies on
+ * the film (this also fits inside a slightly tilted film). False when there is no such film:
+ * no surround, a film under 30 % of the image, or one that is not a filled rectangle. */
+static bool film_box(const RnBoneageImage *work, uint32_t out[4])
 {
-    memset(prep, 0, sizeof *prep);
-    if (!img || !img->pixels || img->width < MIN_SIDE || img->height < MIN_SIDE)
-        return rn_error_set(err, RN_ERR_INVALID, "boneage: no image to prepare");
-    uint32_t w = img->width, h = img->height;
-
-    /* 1. uniform borders (padding, digital shutters), never more than half a side */
-    uint32_t t = 0, b = 0, l = 0, r = 0;
-    const uint8_t *px = img->pixels;
-    bool changed = true;
-    while (changed) {
-        changed = false;
-        if (t + b < h / 2 && line_uniform(px + (size_t)t * w + l, 1, w - l - r))
-            t++, changed = true;
-        if (t + b < h / 2 && line_uniform(px + (size_t)(h - 1 - b) * w + l, 1, w - l - r))
-            b++, changed = true;
-        if (l + r < w / 2 && line_uniform(px + (size_t)t * w + l, w, h - t - b))
-            l++, changed = true;
-        if (l + r < w / 2 && line_uniform(px + (size_t)t * w + (w - 1 - r), w, h - t - b))
-            r++, changed = true;
+    Small s;
+    if (small_build(work, &s, NULL) < 0) {
+        small_free(&s);
+        return false;
     }
-    prep->trim[0] = t, prep->trim[1] = b, prep->trim[2] = l, prep->trim[3] = r;
-    RnBoneageImage work = {0}, turned = {0};
+    const uint32_t w = s.w, h = s.h;
+    size_t n = (size_t)w * h, ring_n = 0;
+    uint8_t *ring = malloc(2 * ((size_t)w + h));
+    uint8_t *m = malloc(n);
+    bool ok = false;
+    if (!ring || !m)
+        goto done;
+    for (uint32_t x = 0; x < w; x++)
+        ring[ring_n++] = s.v[x], ring[ring_n++] = s.v[(size_t)(h - 1) * w + x];
+    for (uint32_t y = 1; y + 1 < h; y++)
+        ring[ring_n++] = s.v[(size_t)y * w], ring[ring_n++] = s.v[(size_t)y * w + w - 1];
+    int surround = (int)percentile_u8(ring, ring_n, 0.5);
+    int lo = (int)percentile_u8(s.v, n, 0.01), hi = (int)percentile_u8(s.v, n, 0.99);
+    int delta = (hi - lo) / 8 > 10 ? (hi - lo) / 8 : 10;
+    for (size_t i = 0; i < n; i++)
+        m[i] = abs((int)s.v[i] - surround) > delta;
+    /* start from the rows and columns mostly covered */
+    long x0 = -1, x1 = -1, y0 = -1, y1 = -1;
+    for (uint32_t x = 0; x < w; x++) {
+        size_t c = 0;
+        for (uint32_t y = 0; y < h; y++)
+            c += m[(size_t)y * w + x];
+        if (c >= 0.5 * h) {
+            x0 = x0 < 0 ? (long)x : x0;
+            x1 = (long)x;
+        }
+    }
+    for (uint32_t y = 0; y < h; y++) {
+        size_t c = 0;
+        for (uint32_t x = 0; x < w; x++)
+            c += m[(size_t)y * w + x];
+        if (c >= 0.5 * w) {
+            y0 = y0 < 0 ? (long)y : y0;
+            y1 = (long)y;
+        }
+    }
+    if (x0 < 0 || y0 < 0)
+        goto done;
+    /* shrink the worst edge until all four lie on the film */
+    for (;;) {
+        if (x1 - x0 < 8 || y1 - y0 < 8)
+            goto done;
+        double f[4] = {0}; /* top, bottom, left, right */
+        for (long x = x0; x <= x1; x++)
+            f[0] += m[(size_t)y0 * w + x], f[1] += m[(size_t)y1 * w + x];
+        for (long y = y0; y <= y1; y++)
+            f[2] += m[(size_t)y * w + x0], f[3] += m[(size_t)y * w + x1];
+        f[0] /= x1 - x0 + 1, f[1] /= x1 - x0 + 1, f[2] /= y1 - y0 + 1, f[3] /= y1 - y0 + 1;
+        int worst = 0;
+        for (int k = 1; k < 4; k++)
+            worst = f[k] < f[worst] ? k : worst;
+        if (f[worst] >= 0.97)
+            break;
+        if (worst == 0)
+            y0++;
+        else if (worst == 1)
+            y1--;
+        else if (worst == 2)
+            x0++;
+        else
+            x1--;
+    }
+    /* one analysis pixel inside the edge; a film, not the whole image */
+    x0++, y0++, x1--, y1--;
+    double area = (double)(x1 - x0 + 1) * (y1 - y0 + 1) / n;
+    long margin = x0 > y0 ? x0 : y0;
+    margin = (long)w - 1 - x1 > margin ? (long)w - 1 - x1 : margin;
+    margin = (long)h - 1 - y1 > margin ? (long)h - 1 - y1 : margin;
+    size_t inside = 0;
+    for (long y = y0; y <= y1; y++)
+        for (long x = x0; x <= x1; x++)
+            inside += m[(size_t)y * w + x];
+    double fill = (double)inside / ((double)(x1 - x0 + 1) * (y1 - y0 + 1));
+    if (area < 0.3 || area > 0.95 || margin < 3 || fill < 0.9)
+        goto done;
+    out[0] = (uint32_t)x0 * s.cell;
+    out[1] = (uint32_t)y0 * s.cell;
+    out[2] = (uint32_t)(x1 + 1) * s.cell - 1;
+    out[3] = (uint32_t)(y1 + 1) * s.cell - 1;
+    ok = out[2] < work->width && out[3] < work->height;
+done:
+    free(ring);
+    free(m);
+    small_free(&s);
+    return ok;
+}
+
+/* Steps 2-4 on one region of the image (the whole trimmed image, or the film inside a film
+ * scan): the hand mask, marker removal (in `work`), the refusals, orientation and laterality.
+ * Fills prep's analysis fields; box (hand, in `work` pixels) and *rot_out are set when usable.
+ * relaxed (only tried on an image the strict reading refused): the forearm may end at a film
+ * edge inside the image (upright_score), and an object lying along the image's edges (the
+ * bright frame of a film on a light box) is not taken for a second hand. */
+static int analyse_region(RnBoneageImage *work, RnBoneageSide side_hint, bool defer_shape,
+                          bool relaxed, RnBoneagePrep *prep, int *rot_out, uint32_t box[4],
+                          RnError *err)
+{
     Small s = {0};
     uint8_t *rot = NULL;
-    int rc = rn_boneage_image_init(&work, w - l - r, h - t - b, err);
-    if (rc < 0)
-        return rc;
-    for (uint32_t y = 0; y < work.height; y++)
-        memcpy(work.pixels + (size_t)y * work.width, px + (size_t)(y + t) * w + l, work.width);
-
+    int rc = 0;
     /* 2. analysis copy, hand, markers */
-    if ((rc = small_build(&work, &s, err)) < 0)
+    if ((rc = small_build(work, &s, err)) < 0)
         goto out;
     size_t n = (size_t)s.w * s.h;
     int background_level = 0;
@@ -1045,7 +1159,7 @@ int rn_boneage_prepare_ex(const RnBoneageImage *img, RnBoneageSide side_hint, bo
             Upright u = {0};
             if (hf < 0.05 || hf > 0.92)
                 continue;
-            orient(&s, rot, &u, &margin);
+            orient(&s, relaxed, rot, &u, &margin);
             if (u.contact_near < 0.02)
                 continue; /* a hand radiograph shows the forearm leaving the image */
             double score = u.far_fingers + (k == 0 ? 0.02 : 0); /* Otsu wins ties */
@@ -1059,11 +1173,11 @@ int rn_boneage_prepare_ex(const RnBoneageImage *img, RnBoneageSide side_hint, bo
             goto out;
     }
     prep->contrast = percentile_u8(s.v, n, 0.99) - percentile_u8(s.v, n, 0.01);
-    if (prep->contrast < 24) {
+    if (prep->contrast < MIN_CONTRAST) {
         refuse(prep, "ARTEFACT", "severe artefact: almost no contrast in the image");
         goto out;
     }
-    int removed = remove_markers(&work, &s, background_level);
+    int removed = remove_markers(work, &s, background_level);
     if (removed < 0) {
         rc = rn_error_set(err, RN_ERR_NOMEM, "boneage: marker removal");
         goto out;
@@ -1076,7 +1190,7 @@ int rn_boneage_prepare_ex(const RnBoneageImage *img, RnBoneageSide side_hint, bo
         if (s.labels[i] > 0 && s.labels[i] <= s.count)
             s.sizes[s.labels[i]]++;
     for (long k = 1; k <= s.count; k++)
-        if (k != s.hand_label && s.sizes[k] > second)
+        if (k != s.hand_label && s.sizes[k] > second && !(relaxed && along_edges(&s, k)))
             second = s.sizes[k];
     for (size_t i = 0; i < n; i++)
         if (s.hand[i] && (s.v[i] >= 254 || s.v[i] <= 1))
@@ -1104,7 +1218,7 @@ int rn_boneage_prepare_ex(const RnBoneageImage *img, RnBoneageSide side_hint, bo
 
     /* 3. orientation: fingers up */
     Upright best = {0};
-    int best_rot = orient(&s, rot, &best, &prep->orientation_margin);
+    int best_rot = orient(&s, relaxed, rot, &best, &prep->orientation_margin);
     prep->rotation = best_rot;
     prep->finger_rows = best.far_fingers;
     const char *shape_problem = best.contact_near < 0.02
@@ -1146,10 +1260,117 @@ int rn_boneage_prepare_ex(const RnBoneageImage *img, RnBoneageSide side_hint, bo
                 x0 = x < x0 ? x : x0, x1 = (long)x > x1 ? (long)x : x1;
                 y0 = y < y0 ? y : y0, y1 = (long)y > y1 ? (long)y : y1;
             }
-    prep->box[0] = (uint32_t)x0 * s.cell + l;
-    prep->box[1] = (uint32_t)y0 * s.cell + t;
-    prep->box[2] = (uint32_t)(x1 + 1) * s.cell - 1 + l;
-    prep->box[3] = (uint32_t)(y1 + 1) * s.cell - 1 + t;
+    box[0] = (uint32_t)x0 * s.cell;
+    box[1] = (uint32_t)y0 * s.cell;
+    box[2] = (uint32_t)(x1 + 1) * s.cell - 1;
+    box[3] = (uint32_t)(y1 + 1) * s.cell - 1;
+    *rot_out = best_rot;
+
+out:
+    free(rot);
+    small_free(&s);
+    return rc;
+}
+
+int rn_boneage_prepare(const RnBoneageImage *img, RnBoneageSide side_hint, RnBoneagePrep *prep,
+                       RnError *err)
+{
+    return rn_boneage_prepare_ex(img, side_hint, false, prep, err);
+}
+
+int rn_boneage_prepare_ex(const RnBoneageImage *img, RnBoneageSide side_hint, bool defer_shape,
+                          RnBoneagePrep *prep, RnError *err)
+{
+    memset(prep, 0, sizeof *prep);
+    if (!img || !img->pixels || img->width < MIN_SIDE || img->height < MIN_SIDE)
+        return rn_error_set(err, RN_ERR_INVALID, "boneage: no image to prepare");
+    uint32_t w = img->width, h = img->height;
+
+    /* 1. uniform borders (padding, digital shutters), never more than half a side */
+    uint32_t t = 0, b = 0, l = 0, r = 0;
+    const uint8_t *px = img->pixels;
+    bool changed = true;
+    while (changed) {
+        changed = false;
+        if (t + b < h / 2 && line_uniform(px + (size_t)t * w + l, 1, w - l - r))
+            t++, changed = true;
+        if (t + b < h / 2 && line_uniform(px + (size_t)(h - 1 - b) * w + l, 1, w - l - r))
+            b++, changed = true;
+        if (l + r < w / 2 && line_uniform(px + (size_t)t * w + l, w, h - t - b))
+            l++, changed = true;
+        if (l + r < w / 2 && line_uniform(px + (size_t)t * w + (w - 1 - r), w, h - t - b))
+            r++, changed = true;
+    }
+    prep->trim[0] = t, prep->trim[1] = b, prep->trim[2] = l, prep->trim[3] = r;
+    RnBoneageImage work = {0}, turned = {0}, crop = {0};
+    RnBoneagePrep *alt = NULL;
+    int rc = rn_boneage_image_init(&work, w - l - r, h - t - b, err);
+    if (rc < 0)
+        return rc;
+    for (uint32_t y = 0; y < work.height; y++)
+        memcpy(work.pixels + (size_t)y * work.width, px + (size_t)(y + t) * w + l, work.width);
+
+    /* 2-4. the hand on the whole image */
+    int best_rot = 0;
+    uint32_t box[4] = {0};
+    if ((rc = analyse_region(&work, side_hint, defer_shape, false, prep, &best_rot, box, err)) < 0)
+        goto out;
+    /* A film scan (a film on a scanner bed or light box): the film's edge, not the image's,
+     * bounds the forearm, and the bed around it can pass for a second object or for the
+     * whole hand. When the whole image is not read as one hand, the hand is looked for again
+     * (inside the film alone if one is found, then with the relaxed checks of analyse_region),
+     * and a reading is kept only if it passes every check. The network still sees the whole
+     * image, as in training. */
+    bool retry = prep->geometry_problem ||
+                 (prep->refusal && strcmp(prep->refusal_code, "ARTEFACT") != 0);
+    uint32_t film[4], whole[4] = {0, 0, work.width - 1, work.height - 1};
+    bool has_film = retry && film_box(&work, film);
+    const struct {
+        const uint32_t *region;
+        bool relaxed;
+    } tries[3] = {{film, false}, {whole, true}, {film, true}};
+    for (int k = 0; retry && k < 3; k++) {
+        const uint32_t *g = tries[k].region;
+        if (g == film && !has_film)
+            continue;
+        if (!alt && !(alt = malloc(sizeof *alt))) {
+            rc = rn_error_set(err, RN_ERR_NOMEM, "boneage: film crop");
+            goto out;
+        }
+        memset(alt, 0, sizeof *alt);
+        rn_boneage_image_free(&crop);
+        if ((rc = rn_boneage_image_init(&crop, g[2] - g[0] + 1, g[3] - g[1] + 1, err)) < 0)
+            goto out;
+        for (uint32_t y = 0; y < crop.height; y++)
+            memcpy(crop.pixels + (size_t)y * crop.width,
+                   work.pixels + (size_t)(y + g[1]) * work.width + g[0], crop.width);
+        int alt_rot = 0;
+        uint32_t alt_box[4] = {0};
+        if ((rc = analyse_region(&crop, side_hint, false, tries[k].relaxed, alt, &alt_rot,
+                                 alt_box, err)) < 0)
+            goto out;
+        if (alt->refusal)
+            continue;
+        /* adopted: its marker removal goes back into the image */
+        for (uint32_t y = 0; y < crop.height; y++)
+            memcpy(work.pixels + (size_t)(y + g[1]) * work.width + g[0],
+                   crop.pixels + (size_t)y * crop.width, crop.width);
+        memcpy(alt->trim, prep->trim, sizeof alt->trim);
+        memcpy(prep, alt, offsetof(RnBoneagePrep, orient_checked));
+        prep->geometry_problem = NULL;
+        prep->film_crop = g == film;
+        prep->relaxed = tries[k].relaxed;
+        for (int i = 0; i < 4; i++)
+            prep->film[i] = g == film ? g[i] + (i % 2 ? t : l) : 0;
+        best_rot = alt_rot;
+        box[0] = alt_box[0] + g[0], box[2] = alt_box[2] + g[0];
+        box[1] = alt_box[1] + g[1], box[3] = alt_box[3] + g[1];
+        break;
+    }
+    if (prep->refusal)
+        goto out;
+    prep->box[0] = box[0] + l, prep->box[2] = box[2] + l;
+    prep->box[1] = box[1] + t, prep->box[3] = box[3] + t;
 
     /* 5. the training framing: the whole (trimmed) image squashed to 299x299 */
     if ((rc = rn_boneage_transform(&work, best_rot, prep->mirrored, &turned, err)) < 0)
@@ -1157,8 +1378,8 @@ int rn_boneage_prepare_ex(const RnBoneageImage *img, RnBoneageSide side_hint, bo
     rc = rn_boneage_resize_pil(turned.pixels, turned.width, turned.height, prep->framed,
                                RN_BONEAGE_FRAME, RN_BONEAGE_FRAME, err);
 out:
-    free(rot);
-    small_free(&s);
+    free(alt);
+    rn_boneage_image_free(&crop);
     rn_boneage_image_free(&work);
     rn_boneage_image_free(&turned);
     return rc;

@@ -7,6 +7,7 @@
  *  - TTA shifts as tools/boneage/evaluate.py shift_u8; rotations/mirroring;
  *  - a synthetic left hand is found upright and left; every rotation and
  *    mirror image of it is corrected back to the identical network framing;
+ *  - a film scan (the forearm ends at the film's edge inside a light box) is read;
  *  - refusals: a chest-like gradient (not a hand), two hands side by side,
  *    a flat low-contrast image;
  *  - rendering of DX files: MONOCHROME1 inverted back exactly, a 12-bit
@@ -132,6 +133,42 @@ static void synthetic_hand_upright_left(void **state)
         }
     rn_boneage_image_free(&img);
     free(ref);
+    free(p);
+}
+
+/* A film scan: the synthetic hand on a grey film (its forearm ends at the film's edge), the
+ * film on a dark scanner bed, turned by 90 degrees. The strict reading finds no forearm at the
+ * image edge; the retry inside the film finds the hand, turns it upright, and says so. */
+static void film_scan(void **state)
+{
+    (void)state;
+    enum { M = 90 };
+    uint8_t *one = malloc(HAND_W * HAND_H);
+    synth_hand(one);
+    RnBoneageImage film = {0}, turned = {0};
+    const uint32_t fw = HAND_W + 2 * M, fh = HAND_H + 2 * M;
+    assert_int_equal(rn_boneage_image_init(&film, fw, fh, NULL), 0);
+    for (uint32_t y = 0; y < fh; y++)
+        for (uint32_t x = 0; x < fw; x++) {
+            bool in_film = x >= M / 2 && x < fw - M / 2 && y >= M / 2 && y < HAND_H + M;
+            bool in_hand = x >= M && x < M + HAND_W && y >= M && y < M + HAND_H;
+            uint8_t v = (uint8_t)(4 + (x * 7 + y * 3) % 5); /* the scanner bed */
+            if (in_film)
+                v = (uint8_t)(45 + (x + y) % 4);
+            if (in_hand && in_film && one[(size_t)(y - M) * HAND_W + (x - M)] > 40)
+                v = one[(size_t)(y - M) * HAND_W + (x - M)];
+            film.pixels[(size_t)y * fw + x] = v;
+        }
+    assert_int_equal(rn_boneage_transform(&film, 90, false, &turned, NULL), 0);
+    RnBoneagePrep *p = calloc(1, sizeof *p);
+    assert_int_equal(rn_boneage_prepare(&turned, RN_BONEAGE_SIDE_UNKNOWN, p, NULL), 0);
+    assert_null(p->refusal);
+    assert_true(p->film_crop || p->relaxed);
+    assert_int_equal(p->rotation, 270); /* turned back upright */
+    assert_false(p->mirrored);
+    rn_boneage_image_free(&film);
+    rn_boneage_image_free(&turned);
+    free(one);
     free(p);
 }
 
@@ -276,6 +313,7 @@ int main(void)
         cmocka_unit_test(parity_pil_and_spec),         cmocka_unit_test(shift_and_transform),
         cmocka_unit_test(square_symmetries),
         cmocka_unit_test(synthetic_hand_upright_left), cmocka_unit_test(refusals),
+        cmocka_unit_test(film_scan),
         cmocka_unit_test(render_dicom_variants),       cmocka_unit_test(dicom_side_hint),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
