@@ -19,8 +19,7 @@
  */
 #include "codec/pixel.h"
 #include "codec/codec_internal.h"
-
-#include <charls/charls.h>
+#include "codec/charls_lazy.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -58,6 +57,8 @@ int rn_jpegls_decode(const RnImageInfo *in, const uint8_t *src, size_t len, uint
         return rn_error_set(err, RN_ERR_TRUNCATED,
                             "JPEG-LS frame of %zu bytes does not end with an EOI marker", len);
 
+    if ((rc = rn_charls_load(err)) < 0)
+        return rc;
     charls_jpegls_decoder *dec = charls_jpegls_decoder_create();
     if (!dec)
         return rn_error_set(err, RN_ERR_NOMEM, "cannot create a JPEG-LS decoder");

@@ -3,8 +3,9 @@
  * each library linked into radnode costs every process (`radnode dump` as much
  * as `radnode serve`) its load and symbol relocation time, and cairo (with X11,
  * fontconfig, freetype) and libmicrohttpd (with GnuTLS) were a large part of
- * the start-up that bench/bench_dicom.sh measures against DCMTK. Only the
- * report renderers and the HTTP API need them.
+ * the start-up that bench/bench_dicom.sh measures against DCMTK, as was CharLS
+ * (with libstdc++). Only the report renderers, the HTTP API and the JPEG-LS
+ * decoder need them.
  */
 #include "radnode/core.h"
 
