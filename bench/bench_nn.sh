@@ -3,7 +3,10 @@
 # REPEAT runs) and batch-16 throughput, same thread count, and peak memory (max RSS from
 # /usr/bin/time -v of each whole process). Prints ratios (>1 means radnode is better).
 #
-#   bench/bench_nn.sh [BUILD_DIR]      env: THREADS (default 1), REPEAT (30), MODELS
+#   bench/bench_nn.sh [BUILD_DIR]      env: THREADS (default 1), REPEAT (30), MODELS,
+#                                      BACKENDS (radnode's RN_NN_BACKEND values to run, in
+#                                      turn next to the same PyTorch run; default "auto";
+#                                      "before" runs $RADNODE_BEFORE, an older build, instead)
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=$(cd "${1:-$ROOT/build}" && pwd)
@@ -11,6 +14,7 @@ RADNODE=${RADNODE:-$BUILD/radnode}
 PY=/usr/bin/python3
 THREADS=${THREADS:-1}
 REPEAT=${REPEAT:-30}
+BACKENDS=${BACKENDS:-auto}
 DATA=$ROOT/tests/data/nn
 EXTRA_MODELS=""
 [ -f "$DATA/boneage.onnx" ] && EXTRA_MODELS=boneage
@@ -23,15 +27,18 @@ field() { sed -n "s/.*$1=\([0-9.]*\).*/\1/p" | head -1; }
 rss() { sed -n 's/.*Maximum resident set size (kbytes): \([0-9]*\).*/\1/p'; }
 
 printf "threads=%s repeat=%s (batch 16: repeat/6); times are medians in ms; PyTorch = the faster of eager and frozen TorchScript\n" "$THREADS" "$REPEAT"
-printf "%-13s %5s %9s %9s %9s %9s %8s %8s %9s %9s %6s\n" model batch rn_wall rn_cpu pt_wall pt_cpu x_wall x_cpu rn_rssMB pt_rssMB x_mem
+printf "%-13s %5s %-7s %9s %9s %9s %9s %8s %8s %9s %9s %6s\n" model batch backend rn_wall rn_cpu pt_wall pt_cpu x_wall x_cpu rn_rssMB pt_rssMB x_mem
 for m in $MODELS; do
   for b in 1 16; do
     r=$REPEAT; w=5
     if [ $b = 16 ]; then r=$(( REPEAT / 6 > 3 ? REPEAT / 6 : 3 )); w=1; fi
     args=$($PY "$ROOT/bench/bench_nn.py" inputs "$DATA/$m.onnx" "$TMP" $b)
-    /usr/bin/time -v "$RADNODE" nn run "$DATA/$m.onnx" $args --threads "$THREADS" --repeat $r --warmup $w \
-      >/dev/null 2>"$TMP/rn.txt"
-    rw=$(field median_ms < "$TMP/rn.txt"); rc=$(field cpu_ms < "$TMP/rn.txt"); rn_rss=$(rss < "$TMP/rn.txt")
+    for be in $BACKENDS; do
+      bin=$RADNODE
+      [ "$be" = before ] && bin=${RADNODE_BEFORE:?BACKENDS has before: set RADNODE_BEFORE}
+      RN_NN_BACKEND=${be/before/auto} /usr/bin/time -v "$bin" nn run "$DATA/$m.onnx" $args --threads "$THREADS" \
+        --repeat $r --warmup $w >/dev/null 2>"$TMP/rn_$be.txt"
+    done
     extra=""
     if [ $m = boneage ]; then
       extra=$($PY -c "import onnx;m=onnx.load('$DATA/boneage.onnx');print(','.join(str(d.dim_value or 1) for d in m.graph.input[0].type.tensor_type.shape.dim[1:]))")
@@ -48,13 +55,17 @@ for line in open(sys.argv[1]):
 print(min(w) if w else "nan", min(c) if c else "nan")
 PYEOF
 )"
-    $PY - <<PYEOF
+    for be in $BACKENDS; do
+      rw=$(field median_ms < "$TMP/rn_$be.txt"); rc=$(field cpu_ms < "$TMP/rn_$be.txt")
+      rn_rss=$(rss < "$TMP/rn_$be.txt")
+      $PY - <<PYEOF
 rw, rc, pw, pc, rr, pr = $rw, $rc, float("$pw"), float("$pc"), $rn_rss / 1024, ${pt_rss:-0} / 1024
-print("%-13s %5d %9.3f %9.3f %9.3f %9.3f %8.2f %8.2f %9.1f %9.1f %6.1f" % ("$m", $b, rw, rc, pw, pc,
-      pw / rw, pc / rc, rr, pr, pr / rr))
+print("%-13s %5d %-7s %9.3f %9.3f %9.3f %9.3f %8.2f %8.2f %9.1f %9.1f %6.1f" % ("$m", $b, "$be",
+      rw, rc, pw, pc, pw / rw, pc / rc, rr, pr, pr / rr))
 if $b == 16:
     print("  batch-16 throughput (CPU time): radnode %.0f img/s, PyTorch %.0f img/s" % (16e3 / rc, 16e3 / pc))
 PYEOF
+    done
   done
 done
 echo "x_* = PyTorch / radnode (>1: radnode faster or smaller). RSS is the whole process (PyTorch's includes the Python runtime)."

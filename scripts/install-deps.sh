@@ -4,7 +4,7 @@
 set -e
 PKGS="build-essential cmake pkg-config clang libclang-rt-14-dev
 libjpeg62-turbo-dev libturbojpeg0-dev libopenjp2-7-dev libcharls-dev zlib1g-dev libssl-dev
-libsqlite3-dev libmicrohttpd-dev libjansson-dev libopenblas-dev libcairo2-dev libpng-dev
+libsqlite3-dev libmicrohttpd-dev libjansson-dev libopenblas-dev libdnnl-dev libcairo2-dev libpng-dev
 libcmocka-dev dcmtk dicom3tools python3-pydicom python3-numpy python3-pil python3-hl7 orthanc
 fonts-dejavu-core fonts-noto-cjk poppler-utils curl openssl libxml2-utils
 libsodium-dev argon2 rsyslog rsyslog-openssl strace"

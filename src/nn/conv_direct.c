@@ -33,6 +33,7 @@
 #define DC_OCB 4 /* output channels per tile */
 #define DC_NV 3  /* vectors per tile */
 #define DC_TILES_PER_TASK 8
+#define NN_DC_PASS_BYTES ((int64_t)8 << 20) /* padded input copies per pass, at most */
 
 typedef struct DcCtx {
     const NnConvGeom *g;
@@ -43,8 +44,11 @@ typedef struct DcCtx {
     int64_t nvec, ntile, nchunk;
     const float *wpack;
     const float *w; /* weights as stored (depthwise) */
-    const float *xin; /* this image's (padded) input */
-    float *y;         /* this image's output */
+    const float *xin; /* the pass's first image's (padded) input */
+    float *y;         /* the pass's first image's output */
+    /* a pass covers several images (one parallel_for each for padding and compute): per
+     * image, the strides of xin, y and x, and the compute tasks */
+    int64_t xin_stride, y_stride, x_stride, img_tasks;
     const float *b;
     NnAct act;
     float a, bb;
@@ -138,10 +142,12 @@ dc_tile(const DcCtx *c, const float *xg, const float *wp, const int64_t *vi, int
 __attribute__((target("avx2,fma"))) static void dc_dw_task(void *vctx, int64_t i)
 {
     const DcCtx *c = vctx;
+    int64_t img = i / c->img_tasks;
+    i %= c->img_tasks;
     int64_t ch = i / c->nchunk, chunk = i % c->nchunk;
     const int64_t osz = c->g->out[0] * c->g->out[1] * c->g->out[2], kvol = c->kvol;
-    const float *xc = c->xin + ch * c->cs, *wc = c->w + ch * kvol;
-    float *yc = c->y + ch * osz;
+    const float *xc = c->xin + img * c->xin_stride + ch * c->cs, *wc = c->w + ch * kvol;
+    float *yc = c->y + img * c->y_stride + ch * osz;
     const int64_t *tap = c->tapoff;
     const __m256 bias = _mm256_set1_ps(c->b ? c->b[ch] : 0.0f);
     const __m256 va = _mm256_set1_ps(c->a), vb = _mm256_set1_ps(c->bb);
@@ -177,6 +183,8 @@ __attribute__((target("avx2,fma"))) static void dc_dw_task(void *vctx, int64_t i
 static void dc_task(void *vctx, int64_t i)
 {
     const DcCtx *c = vctx;
+    int64_t img = i / c->img_tasks;
+    i %= c->img_tasks;
     int64_t gb = i / c->nchunk, chunk = i % c->nchunk;
     int64_t gi = gb / c->nocb, blk = gb % c->nocb;
     int64_t oc0 = gi * c->ocg + blk * DC_OCB;
@@ -185,9 +193,9 @@ static void dc_task(void *vctx, int64_t i)
     float bias[DC_OCB] = {0, 0, 0, 0};
     for (int j = 0; c->b && j < ocn; j++)
         bias[j] = c->b[oc0 + j];
-    const float *xg = c->xin + gi * c->cg * c->cs;
+    const float *xg = c->xin + img * c->xin_stride + gi * c->cg * c->cs;
     const float *wp = c->wpack + gb * c->K * DC_OCB;
-    float *yb = c->y + oc0 * osz;
+    float *yb = c->y + img * c->y_stride + oc0 * osz;
     int64_t t0 = chunk * DC_TILES_PER_TASK, t1 = t0 + DC_TILES_PER_TASK;
     if (t1 > c->ntile)
         t1 = c->ntile;
@@ -201,13 +209,14 @@ static void dc_task(void *vctx, int64_t i)
     }
 }
 
-/* Copies channel ci of the image into the padded, phase-split layout. */
-NN_HOT static void dc_pad_task(void *vctx, int64_t ci)
+/* Copies channel ci of an image of the pass into the padded, phase-split layout. */
+NN_HOT static void dc_pad_task(void *vctx, int64_t i)
 {
     const DcCtx *c = vctx;
     const NnConvGeom *g = c->g;
-    const float *x = c->x + ci * g->in[0] * g->in[1] * g->in[2];
-    float *d = (float *)c->xin + ci * c->cs;
+    int64_t img = i / g->c, ci = i % g->c;
+    const float *x = c->x + img * c->x_stride + ci * g->in[0] * g->in[1] * g->in[2];
+    float *d = (float *)c->xin + img * c->xin_stride + ci * c->cs;
     for (int64_t zp = 0; zp < c->dp; zp++) {
         int64_t iz = zp - g->pad[0];
         for (int64_t yp = 0; yp < c->hp; yp++) {
@@ -299,10 +308,21 @@ int nn_conv_direct(RnNnModel *m, const NnConvGeom *g, const float *x, const floa
     c.nvec = od * oh * vpr;
     c.ntile = (c.nvec + DC_NV - 1) / DC_NV;
     c.nchunk = (c.ntile + DC_TILES_PER_TASK - 1) / DC_TILES_PER_TASK;
-    /* scratch: padded input (plus one vector of slack for the lanes past a row's
-     * end, which are loaded but never stored), packed weights, tables */
-    size_t n_pad = pointwise ? 0 : round16((size_t)(g->c * c.cs + 2 * DC_VL));
     int depthwise = g->group == g->c && g->oc == g->c && g->group > 1;
+    /* Images per pass: each pass costs two wake-ups of the worker pool, which on the 2-core
+     * VM took longer than a small layer's arithmetic (a batch of 16 ran 5x slower on 2
+     * threads than on 1, one pass per image); the padded copies of a pass are capped at
+     * NN_DC_PASS_BYTES. Each output is still computed by one task in the same order. */
+    int64_t per_pass =
+        pointwise ? g->n : NN_DC_PASS_BYTES / 4 / (g->c * c.cs > 0 ? g->c * c.cs : 1);
+    per_pass = per_pass < 1 ? 1 : per_pass > g->n ? g->n : per_pass;
+    c.img_tasks = depthwise ? g->c * c.nchunk : g->group * c.nocb * c.nchunk;
+    c.x_stride = g->c * isz;
+    c.y_stride = g->oc * osz;
+    c.xin_stride = pointwise ? g->c * isz : g->c * c.cs;
+    /* scratch: padded input of a pass (plus one vector of slack for the lanes past a row's
+     * end, which are loaded but never stored), packed weights, tables */
+    size_t n_pad = pointwise ? 0 : round16((size_t)(per_pass * g->c * c.cs + 2 * DC_VL));
     size_t n_w = depthwise ? 0 : round16((size_t)(g->group * c.nocb * K * DC_OCB));
     size_t n_tab = round16((size_t)(kvol + 3 * c.nvec) * 2); /* int64 as 2 floats */
     float *s = nn_scratch(m, n_pad + n_w + n_tab, err);
@@ -312,7 +332,7 @@ int nn_conv_direct(RnNnModel *m, const NnConvGeom *g, const float *x, const floa
     int64_t *tab = (int64_t *)(void *)(s + n_pad + n_w);
     int64_t *tapoff = tab, *vin = tab + kvol, *vout = vin + c.nvec, *vlen = vout + c.nvec;
     if (!pointwise)
-        memset(pad + g->c * c.cs, 0, 2 * DC_VL * sizeof *pad);
+        memset(pad + per_pass * g->c * c.cs, 0, 2 * DC_VL * sizeof *pad);
     /* weights: [group][block][ci][tap][DC_OCB], zero rows past ocg */
     for (int64_t gi = 0; !depthwise && gi < g->group; gi++)
         for (int64_t blk = 0; blk < c.nocb; blk++) {
@@ -350,19 +370,17 @@ int nn_conv_direct(RnNnModel *m, const NnConvGeom *g, const float *x, const floa
     c.vlen = vlen;
     c.wpack = wpack;
     c.w = w;
-    for (int64_t n = 0; n < g->n; n++) {
-        c.x = x + n * g->c * isz;
-        c.y = y + n * g->oc * osz;
+    for (int64_t n = 0; n < g->n; n += per_pass) {
+        int64_t imgs = g->n - n < per_pass ? g->n - n : per_pass;
+        c.x = x + n * c.x_stride;
+        c.y = y + n * c.y_stride;
         if (pointwise) {
             c.xin = c.x;
         } else {
             c.xin = pad;
-            nn_parallel_for(m->pool, g->c, dc_pad_task, &c);
+            nn_parallel_for(m->pool, imgs * g->c, dc_pad_task, &c);
         }
-        if (depthwise)
-            nn_parallel_for(m->pool, g->c * c.nchunk, dc_dw_task, &c);
-        else
-            nn_parallel_for(m->pool, g->group * c.nocb * c.nchunk, dc_task, &c);
+        nn_parallel_for(m->pool, imgs * c.img_tasks, depthwise ? dc_dw_task : dc_task, &c);
     }
     return 1;
 }

@@ -10,7 +10,19 @@
  * order, and OpenBLAS partitions sgemm over M/N (never K), so results do not
  * depend on scheduling.
  *
- * OpenBLAS vs oneDNN: see docs/nn.md for the measurement that kept OpenBLAS.
+ * OpenBLAS vs oneDNN (issue 6; docs/nn.md, "OpenBLAS or oneDNN", has the tables): OpenBLAS
+ * stays for large Gemm/MatMul and the im2col fallback; convolutions run on the direct kernel
+ * or on oneDNN (conv_dnnl.c, libdnnl.so.2 opened on first use) by nn_conv_prefers_dnnl below.
+ * bench/bench_conv_dnnl.c, one process, sides interleaved, medians of 11, 2-core AVX-512 VM
+ * shared with other jobs, 1 thread, sum of the conv layers native -> oneDNN -> rule:
+ *   resnet18s    batch 1  0.222 -> 0.109 -> 0.102 ms   batch 16   3.18 ->   1.37 ->   1.23 ms
+ *   mobilenetv2s batch 1  0.413 -> 0.253 -> 0.240 ms   batch 16   6.62 ->   4.01 ->   3.76 ms
+ *   unet2d       batch 1  0.710 -> 0.676 -> 0.590 ms   batch 16  12.27 ->  11.98 ->  10.29 ms
+ *   cnn3d        batch 1  0.197 -> 0.256 -> 0.159 ms   batch 16   3.30 ->   5.19 ->   2.62 ms
+ *   boneage-v2   batch 1  13.94 ->  7.20 ->  7.20 ms   batch 16 254.0  -> 153.1  -> 146.0  ms
+ * Whole models under the rule (bench/bench_nn.sh, CPU time, batch 16): ResNet-like from
+ * 0.56x to 1.2x-1.5x of PyTorch's throughput, MobileNetV2-like 1.15x-1.5x faster than before
+ * but still about half of PyTorch at its best (it keeps blocked layouts between layers).
  */
 #include "nn/nn_internal.h"
 
@@ -352,6 +364,99 @@ int nn_conv(RnNnModel *m, const NnConvGeom *g, const float *x, const float *w, c
         }
     epilogue(m, y, b, g->n, g->oc, osz, act, a, bb);
     return 0;
+}
+
+/* ---- backend choice per convolution ---- */
+
+/* The auto rule (RN_NN_BACKEND unset or "auto"), from the layer-by-layer measurement of
+ * bench/bench_conv_dnnl.c on the parity models and boneage-v2 (docs/nn.md, "OpenBLAS or
+ * oneDNN"). It depends on the geometry only, not on the batch: the same layers won at
+ * batch 1 and 16, and a per-process timing would make results differ bit-wise between runs.
+ * - Narrow outputs (W <= 4): the direct kernel computes rows in vectors of 8 and wastes half
+ *   or more of each; oneDNN blocks over channels instead. oneDNN.
+ * - Depthwise: oneDNN for W <= 8, and for strided ones up to W <= 16 (the direct kernel's
+ *   phase-split copy of the input is a scalar gather); the direct kernel above.
+ * - 1x1: the direct kernel (it reads the input in place), except strided 1x1 (shortcut
+ *   projections, W <= 16), where its phase-split input copy dominates. oneDNN there.
+ * - Other kernels: oneDNN when input and output channels per group are both >= 16 (its
+ *   blocks of 16 channels are full; with 8 or fewer it computes padding, 0.35x-0.85x) or when
+ *   W <= 8; the direct kernel otherwise (first layers with 1 to 8 channels, wide planes). */
+int nn_conv_prefers_dnnl(const NnConvGeom *g)
+{
+    int64_t w = g->out[2], kvol = g->k[0] * g->k[1] * g->k[2];
+    int64_t cg = g->c / g->group, ocg = g->oc / g->group;
+    int depthwise = g->group > 1 && g->group == g->c && g->oc == g->c;
+    int strided = g->stride[0] > 1 || g->stride[1] > 1 || g->stride[2] > 1;
+    if (w <= 4)
+        return 1;
+    if (depthwise)
+        return w <= 8 || (strided && w <= 16);
+    if (kvol == 1)
+        return strided && w <= 16;
+    return (cg >= 16 && ocg >= 16) || w <= 8;
+}
+
+void nn_conv_backend_reset(RnNnModel *m)
+{
+    if (!m->dnnl_state)
+        return;
+    for (size_t i = 0; i < m->n_nodes; i++) {
+        nn_dnnl_conv_destroy(m->dnnl_conv[i]);
+        m->dnnl_conv[i] = NULL;
+        m->dnnl_state[i] = 0;
+    }
+}
+
+int nn_conv_node(RnNnModel *m, size_t idx, const NnConvGeom *g, int nsp, const float *x,
+                 const float *w, const float *b, float *y, NnAct act, float a, float bb,
+                 RnError *err)
+{
+    int want = m->conv_backend == NN_BACKEND_DNNL ||
+               (m->conv_backend == NN_BACKEND_AUTO && m->conv_impl == NN_CONV_AUTO &&
+                nn_conv_prefers_dnnl(g));
+    if (!want || idx >= m->n_nodes)
+        return nn_conv(m, g, x, w, b, y, act, a, bb, err);
+    if (!m->dnnl_state) {
+        m->dnnl_conv = calloc(m->n_nodes, sizeof *m->dnnl_conv);
+        m->dnnl_state = calloc(m->n_nodes, 1);
+        if (!m->dnnl_conv || !m->dnnl_state) {
+            free(m->dnnl_conv), free(m->dnnl_state);
+            m->dnnl_conv = NULL, m->dnnl_state = NULL;
+            return rn_error_set(err, RN_ERR_NOMEM, "nn: out of memory");
+        }
+    }
+    NnDnnlConv *c = m->dnnl_conv[idx];
+    if (c && nn_dnnl_conv_threads(c) != m->threads) {
+        nn_dnnl_conv_destroy(c);
+        m->dnnl_conv[idx] = c = NULL;
+        m->dnnl_state[idx] = 0;
+    }
+    if (m->dnnl_state[idx] == 0) {
+        /* the first run of this plan: make the primitive (weights reordered once) or, where
+         * the library is absent, refuses the geometry, or its blocked copies of input, output
+         * and weights (channels padded to 16) would pass the model's memory limit, stay native
+         * for this plan */
+        RnError e2 = {0};
+        int64_t kvol = g->k[0] * g->k[1] * g->k[2];
+        int64_t cg = g->c / g->group, ocg = g->oc / g->group;
+        double bytes =
+            4.0 * ((double)g->n * ((g->c + 15) / 16 * 16) * g->in[0] * g->in[1] * g->in[2] +
+                   (double)g->n * ((g->oc + 15) / 16 * 16) * g->out[0] * g->out[1] * g->out[2] +
+                   (double)g->group * ((ocg + 15) / 16 * 16) * ((cg + 15) / 16 * 16) * kvol);
+        if (m->mem_limit &&
+            (bytes > (double)m->mem_limit || nn_mem_take(m, (size_t)bytes, &e2) < 0))
+            c = NULL, rn_format(e2.message, sizeof e2.message, "over the memory limit");
+        else
+            c = nn_dnnl_conv_create(g, nsp, w, b, act, a, bb, m->threads, &e2);
+        m->dnnl_conv[idx] = c;
+        m->dnnl_state[idx] = c ? 1 : 2;
+        if (!c)
+            rn_debug("nn: node %s runs natively: %s", m->nodes[idx].name ? m->nodes[idx].name : "?",
+                     e2.message);
+    }
+    if (m->dnnl_state[idx] == 1)
+        return nn_dnnl_conv_run(c, x, y, err);
+    return nn_conv(m, g, x, w, b, y, act, a, bb, err);
 }
 
 /* ---- transposed convolution ---- */

@@ -199,6 +199,7 @@ static void plan_reset(RnNnModel *m)
     }
     for (size_t i = 0; i < m->n_nodes; i++)
         m->nodes[i].folded = 0;
+    nn_conv_backend_reset(m); /* oneDNN primitives are made for one input shape */
     free(m->steps);
     m->steps = NULL;
     m->n_steps = 0;
@@ -245,6 +246,8 @@ void rn_nn_model_destroy(RnNnModel *m)
     free(m->orig_ops);
     free(m->hash);
     free(m->scratch);
+    free(m->dnnl_conv);
+    free(m->dnnl_state);
     nn_pool_destroy(m->pool);
     free(m);
 }
@@ -509,6 +512,20 @@ RnNnModel *rn_nn_model_load_memory(const uint8_t *data, size_t len, RnError *err
     if (!m)
         return rn_error_set(err, RN_ERR_NOMEM, "nn: out of memory"), NULL;
     m->threads = 1;
+    /* RN_NN_BACKEND: which convolution backend (docs/nn.md, "OpenBLAS or oneDNN") */
+    const char *be = getenv("RN_NN_BACKEND");
+    if (!be || !*be || !strcmp(be, "auto"))
+        m->conv_backend = NN_BACKEND_AUTO;
+    else if (!strcmp(be, "native"))
+        m->conv_backend = NN_BACKEND_NATIVE;
+    else if (!strcmp(be, "dnnl"))
+        m->conv_backend = NN_BACKEND_DNNL;
+    else {
+        free(m);
+        return rn_error_set(err, RN_ERR_INVALID,
+                            "nn: RN_NN_BACKEND=%.40s is not one of native, dnnl, auto", be),
+               NULL;
+    }
     int rc = nn_onnx_parse(m, data ? data : (const uint8_t *)"", len, err);
     if (rc >= 0) {
         m->orig_ops = calloc(m->n_nodes ? m->n_nodes : 1, sizeof *m->orig_ops);
@@ -641,7 +658,7 @@ void rn_nn_model_set_memory_limit(RnNnModel *m, size_t bytes)
 }
 
 /* Accounts bytes against the memory limit. */
-static int mem_take(RnNnModel *m, size_t bytes, RnError *err)
+int nn_mem_take(RnNnModel *m, size_t bytes, RnError *err)
 {
     if (m->mem_limit && (bytes > m->mem_limit || m->mem_used > m->mem_limit - bytes))
         return rn_error_set(err, RN_ERR_LIMIT, "nn: the plan needs more than the %zu bytes allowed",
@@ -729,7 +746,7 @@ static int plan(RnNnModel *m, const RnNnTensor *inputs, size_t n_inputs, RnError
                 if (n->out[k] < 0)
                     continue;
                 NnTensor *t = &m->tensors[n->out[k]];
-                if ((rc = mem_take(m, tensor_bytes(t), err)) < 0)
+                if ((rc = nn_mem_take(m, tensor_bytes(t), err)) < 0)
                     return rc;
                 t->data = malloc(tensor_bytes(t) + 64);
                 if (!t->data)
@@ -833,7 +850,7 @@ static int plan(RnNnModel *m, const RnNnTensor *inputs, size_t n_inputs, RnError
         total += sz;
     }
     m->arena_bytes = total;
-    int mrc = mem_take(m, total, err);
+    int mrc = nn_mem_take(m, total, err);
     if (mrc < 0)
         return mrc;
     m->arena = aligned_alloc(64, total ? total : 64);

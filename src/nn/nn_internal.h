@@ -95,6 +95,10 @@ typedef struct NnNode {
 } NnNode;
 
 typedef struct NnPool NnPool;
+typedef struct NnDnnlConv NnDnnlConv;
+
+/* Which convolution backend a model uses (RN_NN_BACKEND=native|dnnl|auto, read at load). */
+enum { NN_BACKEND_AUTO = 0, NN_BACKEND_NATIVE, NN_BACKEND_DNNL };
 
 struct RnNnModel {
     NnTensor *tensors;
@@ -131,6 +135,11 @@ struct RnNnModel {
     /* kernel choice, for tests that check every path against the same reference */
     int gemm_builtin;   /* 1: never use OpenBLAS */
     int conv_impl;      /* NN_CONV_AUTO, NN_CONV_GEMM (im2col + sgemm), NN_CONV_DIRECT */
+    int conv_backend;   /* NN_BACKEND_*: native kernels, oneDNN, or the rule of nn_conv_node */
+    /* per node of the current plan: its oneDNN primitive, or NULL; dnnl_state 0 untried,
+     * 1 oneDNN, 2 native (rule, library absent or primitive refused) */
+    NnDnnlConv **dnnl_conv;
+    unsigned char *dnnl_state;
 };
 
 enum { NN_CONV_AUTO = 0, NN_CONV_GEMM, NN_CONV_DIRECT };
@@ -155,6 +164,8 @@ int nn_infer(RnNnModel *m, NnNode *n, RnError *err);
 
 /* Execution (ops.c): runs one node on the data pointers of its tensors. */
 int nn_exec(RnNnModel *m, NnNode *n, RnError *err);
+/* Counts bytes of the current plan against the model's memory limit (RN_ERR_LIMIT past it). */
+int nn_mem_take(RnNnModel *m, size_t bytes, RnError *err);
 /* Scratch floats for a node, grown as needed (owned by the model). */
 float *nn_scratch(RnNnModel *m, size_t floats, RnError *err);
 
@@ -188,12 +199,28 @@ int nn_slice_params(const RnNnModel *m, const NnNode *n, int64_t *start, int64_t
                     int64_t *out_dims, RnError *err);
 /* Reduced axes as a mask, and whether they are kept. */
 int nn_reduce_axes(const RnNnModel *m, const NnNode *n, int *mask, int *keepdims, RnError *err);
+/* Conv node `idx` of the plan (nsp spatial dims): oneDNN when the backend rule picks it and
+ * libdnnl.so.2 opens, else nn_conv. */
+int nn_conv_node(RnNnModel *m, size_t idx, const NnConvGeom *g, int nsp, const float *x,
+                 const float *w, const float *b, float *y, NnAct act, float a, float bb,
+                 RnError *err);
+/* Whether the auto rule gives a convolution to oneDNN (documented in kernels.c). */
+int nn_conv_prefers_dnnl(const NnConvGeom *g);
+void nn_conv_backend_reset(RnNnModel *m);
 int nn_conv(RnNnModel *m, const NnConvGeom *g, const float *x, const float *w, const float *b,
             float *y, NnAct act, float a, float bb, RnError *err);
 /* Direct convolution (conv_direct.c): returns 1 when it handled the call, 0 when
  * the geometry or the CPU is not supported (the caller falls back to im2col). */
 int nn_conv_direct(RnNnModel *m, const NnConvGeom *g, const float *x, const float *w,
                    const float *b, float *y, NnAct act, float a, float bb, RnError *err);
+/* oneDNN backend (conv_dnnl.c): libdnnl.so.2 opened on first use. */
+const char *nn_dnnl_backend(void);
+NnDnnlConv *nn_dnnl_conv_create(const NnConvGeom *g, int nsp, const float *w, const float *b,
+                                NnAct act, float a, float bb, int threads, RnError *err);
+int nn_dnnl_conv_run(NnDnnlConv *c, const float *x, float *y, RnError *err);
+void nn_dnnl_conv_destroy(NnDnnlConv *c);
+int nn_dnnl_conv_threads(const NnDnnlConv *c);
+const char *nn_dnnl_conv_impl(const NnDnnlConv *c);
 int nn_conv_transpose(RnNnModel *m, const NnConvGeom *g, const float *x, const float *w,
                       const float *b, float *y, NnAct act, float a, float bb, RnError *err);
 void nn_pool(RnNnModel *m, const NnConvGeom *g, const float *x, float *y, int is_max,

@@ -832,8 +832,9 @@ int nn_exec(RnNnModel *m, NnNode *n, RnError *err)
             return rc;
         NnTensor *b = T(m, n, 2);
         if (n->op == OP_CONV)
-            return nn_conv(m, &g, x->data, T(m, n, 1)->data, b ? b->data : NULL, o->data, n->act,
-                           n->act_a, n->act_b, err);
+            return nn_conv_node(m, (size_t)(n - m->nodes), &g, x->ndim - 2, x->data,
+                                T(m, n, 1)->data, b ? b->data : NULL, o->data, n->act, n->act_a,
+                                n->act_b, err);
         return nn_conv_transpose(m, &g, x->data, T(m, n, 1)->data, b ? b->data : NULL, o->data,
                                  n->act, n->act_a, n->act_b, err);
     }

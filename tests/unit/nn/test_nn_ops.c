@@ -315,11 +315,15 @@ static void conv_case(int nd, int64_t N, int64_t C, int64_t OC, int64_t group, c
     if (!m)
         fail_msg("%s", err.message);
     /* every kernel path: direct (AVX2 where the CPU has it), im2col + OpenBLAS,
-     * im2col + the built-in GEMM; 1 and 2 threads */
-    for (int path = 0; path < 3; path++)
+     * im2col + the built-in GEMM, oneDNN (where libdnnl.so.2 opens); 1 and 2 threads */
+    int have_dnnl = !strncmp(nn_dnnl_backend(), "oneDNN", 6);
+    for (int path = 0; path < 4; path++)
         for (int threads = 1; threads <= 2; threads++) {
-            m->conv_impl = path == 0 ? NN_CONV_AUTO : NN_CONV_GEMM;
+            if (path == 3 && (transposed || !have_dnnl))
+                continue;
+            m->conv_impl = path == 0 || path == 3 ? NN_CONV_AUTO : NN_CONV_GEMM;
             m->gemm_builtin = path == 2;
+            m->conv_backend = path == 3 ? NN_BACKEND_DNNL : NN_BACKEND_NATIVE;
             rn_nn_model_set_threads(m, threads, &err);
             int ond;
             int64_t osh[8];
@@ -327,8 +331,37 @@ static void conv_case(int nd, int64_t N, int64_t C, int64_t OC, int64_t group, c
             assert_int_equal(ond, nd + 2);
             assert_int_equal(osh[1], OC);
             near(y, ref, N * OC * osz);
+            if (path == 3) {
+                /* the primitive was made (not a silent native fallback), and reruns agree
+                 * bit for bit */
+                size_t conv = 0;
+                while (conv < m->n_nodes && m->nodes[conv].op != OP_CONV)
+                    conv++;
+                assert_true(conv < m->n_nodes);
+                assert_int_equal(m->dnnl_state[conv], 1);
+                float *y2 = run1(m, nd + 2, xdims, x, &ond, osh);
+                assert_memory_equal(y, y2, (size_t)(N * OC * osz) * sizeof *y);
+                free(y2);
+            }
             free(y);
         }
+    if (have_dnnl && !transposed) {
+        /* oneDNN's blocked copies count against the memory limit: with a limit just above
+         * what the plan holds, the conv stays on the native kernels, with the same result */
+        nn_conv_backend_reset(m);
+        rn_nn_model_set_memory_limit(m, m->mem_used + 64);
+        m->conv_backend = NN_BACKEND_DNNL;
+        int ond;
+        int64_t osh[8];
+        float *y = run1(m, nd + 2, xdims, x, &ond, osh);
+        near(y, ref, N * OC * osz);
+        size_t conv = 0;
+        while (m->nodes[conv].op != OP_CONV)
+            conv++;
+        assert_int_equal(m->dnnl_state[conv], 2);
+        free(y);
+        rn_nn_model_set_memory_limit(m, 0);
+    }
     rn_nn_model_destroy(m);
     free(w);
     free(bias);
@@ -693,6 +726,22 @@ static void test_errors(void **state)
     RnError err = {0};
     size_t len;
     uint8_t *d = small_model(&len, "Relu", 13);
+    /* RN_NN_BACKEND: a value that is not a backend is refused, by name */
+    setenv("RN_NN_BACKEND", "gpu", 1);
+    assert_null(rn_nn_model_load_memory(d, len, &err));
+    assert_int_equal(err.code, RN_ERR_INVALID);
+    assert_non_null(strstr(err.message, "RN_NN_BACKEND=gpu"));
+    static const char *const names[] = {"native", "dnnl", "auto", ""};
+    static const int backends[] = {NN_BACKEND_NATIVE, NN_BACKEND_DNNL, NN_BACKEND_AUTO,
+                                   NN_BACKEND_AUTO};
+    for (int i = 0; i < 4; i++) {
+        setenv("RN_NN_BACKEND", names[i], 1);
+        RnNnModel *mb = rn_nn_model_load_memory(d, len, &err);
+        assert_non_null(mb);
+        assert_int_equal(mb->conv_backend, backends[i]);
+        rn_nn_model_destroy(mb);
+    }
+    unsetenv("RN_NN_BACKEND");
     RnNnModel *m = rn_nn_model_load_memory(d, len, &err);
     assert_non_null(m);
     /* wrong input shape: rank and fixed dimension */

@@ -3,7 +3,7 @@
  * tests/data/nn/manifest.txt (exported by tools/nn/gen_models.py with torch's
  * ONNX exporter, with PyTorch's own output saved next to it) is run and must
  * match within 1e-4 relative or 1e-5 absolute error per element. Also checks
- * that results are bit-identical across runs and thread counts, and that a
+ * that results are bit-identical across runs (for oneDNN also across model loads), and that a
  * batch of two gives each sample's reference output (re-planning on a new
  * input shape).
  */
@@ -146,11 +146,13 @@ static void unload(const Case *c, Loaded *l)
     rn_nn_model_destroy(l->m);
 }
 
-static void check_case_on(const Case *c, int threads, int conv_impl, int gemm_builtin)
+static void check_case_on(const Case *c, int threads, int conv_impl, int gemm_builtin,
+                          int backend)
 {
     Loaded l;
     load(c, &l);
     RnError err = {0};
+    l.m->conv_backend = backend;
     l.m->conv_impl = conv_impl;
     l.m->gemm_builtin = gemm_builtin;
     assert_int_equal(rn_nn_model_set_threads(l.m, threads, &err), 0);
@@ -167,7 +169,10 @@ static void check_case_on(const Case *c, int threads, int conv_impl, int gemm_bu
         double worst = compare(c->model, out[i].data, l.ref[i], n);
         print_message("%-20s threads=%d conv=%s gemm=%s output %-8s max rel err (where abs > "
                       "1e-5) %.3g\n",
-                      c->model, threads, conv_impl == NN_CONV_GEMM ? "im2col" : "auto",
+                      c->model, threads,
+                      backend == NN_BACKEND_DNNL ? "oneDNN"
+                      : conv_impl == NN_CONV_GEMM ? "im2col"
+                                                  : "auto",
                       gemm_builtin ? "built-in" : "auto", c->out_name[i], worst);
         /* a second run gives bit-identical results */
         float *first = malloc((size_t)n * sizeof *first);
@@ -177,12 +182,16 @@ static void check_case_on(const Case *c, int threads, int conv_impl, int gemm_bu
         assert_memory_equal(first, out[i].data, (size_t)n * sizeof *first);
         free(first);
     }
+    if (backend == NN_BACKEND_DNNL) /* every conv ran on oneDNN, none fell back */
+        for (size_t s = 0; s < l.m->n_steps; s++)
+            if (l.m->nodes[l.m->steps[s]].op == OP_CONV)
+                assert_int_equal(l.m->dnnl_state[l.m->steps[s]], 1);
     unload(c, &l);
 }
 
 static void check_case(const Case *c, int threads)
 {
-    check_case_on(c, threads, NN_CONV_AUTO, 0);
+    check_case_on(c, threads, NN_CONV_AUTO, 0, NN_BACKEND_AUTO);
 }
 
 static Case cases[32];
@@ -194,8 +203,29 @@ static void test_parity_fallbacks(void **state)
 {
     (void)state;
     for (int i = 0; i < n_cases; i++) {
-        check_case_on(&cases[i], 1, NN_CONV_GEMM, 0);
-        check_case_on(&cases[i], 2, NN_CONV_GEMM, 1);
+        check_case_on(&cases[i], 1, NN_CONV_GEMM, 0, NN_BACKEND_NATIVE);
+        check_case_on(&cases[i], 2, NN_CONV_GEMM, 1, NN_BACKEND_NATIVE);
+    }
+}
+
+static int have_dnnl(void)
+{
+    if (strncmp(nn_dnnl_backend(), "oneDNN", 6)) {
+        print_message("oneDNN backend not tested: %s\n", nn_dnnl_backend());
+        return 0;
+    }
+    return 1;
+}
+
+/* Every conv on oneDNN (RN_NN_BACKEND=dnnl), 1 and 2 threads, against the same references. */
+static void test_parity_dnnl(void **state)
+{
+    (void)state;
+    if (!have_dnnl())
+        return;
+    for (int i = 0; i < n_cases; i++) {
+        check_case_on(&cases[i], 1, NN_CONV_AUTO, 0, NN_BACKEND_DNNL);
+        check_case_on(&cases[i], 2, NN_CONV_AUTO, 0, NN_BACKEND_DNNL);
     }
 }
 
@@ -267,6 +297,124 @@ static void test_batch_replan(void **state)
     }
 }
 
+/* Output 0 of a case's reference input with a backend and thread count (malloc'd copy). */
+static float *output_with(const Case *c, int threads, int backend, int64_t *n)
+{
+    Loaded l;
+    load(c, &l);
+    RnError err = {0};
+    l.m->conv_backend = backend;
+    assert_int_equal(rn_nn_model_set_threads(l.m, threads, &err), 0);
+    RnNnTensor out[MAX_IO];
+    memset(out, 0, sizeof out);
+    out[0].name = c->out_name[0];
+    if (rn_nn_run(l.m, l.in, (size_t)c->n_in, out, 1, &err))
+        fail_msg("%s: %s", c->model, err.message);
+    *n = count_of(out[0].ndim, out[0].shape);
+    float *r = malloc((size_t)*n * sizeof *r);
+    assert_non_null(r);
+    memcpy(r, out[0].data, (size_t)*n * sizeof *r);
+    unload(c, &l);
+    return r;
+}
+
+/* oneDNN's results are deterministic for a thread count (nn.h's promise): a model loaded
+ * again gets new primitives and the same bits. Unlike the native kernels', they can differ
+ * in the last bits between 1 and 2 threads (oneDNN splits some reductions by thread count);
+ * both are within the parity tolerance (test_parity_dnnl). */
+static void test_dnnl_determinism(void **state)
+{
+    (void)state;
+    if (!have_dnnl())
+        return;
+    for (int i = 0; i < n_cases; i++) {
+        float *by_threads[2];
+        int64_t n[2];
+        for (int t = 1; t <= 2; t++) {
+            int64_t n2;
+            float *a = output_with(&cases[i], t, NN_BACKEND_DNNL, &n[t - 1]);
+            float *b = output_with(&cases[i], t, NN_BACKEND_DNNL, &n2);
+            assert_int_equal(n[t - 1], n2);
+            assert_memory_equal(a, b, (size_t)n2 * sizeof *a);
+            free(b);
+            by_threads[t - 1] = a;
+        }
+        print_message("%-20s oneDNN: 1 and 2 threads %s\n", cases[i].model,
+                      memcmp(by_threads[0], by_threads[1], (size_t)n[0] * sizeof(float))
+                          ? "differ in the last bits"
+                          : "bit-identical");
+        free(by_threads[0]);
+        free(by_threads[1]);
+    }
+}
+
+/* A batch of four under the auto rule: the convs the rule gives to oneDNN run there (where
+ * libdnnl.so.2 opens), and every sample still matches PyTorch's output. */
+static void test_batch4_auto(void **state)
+{
+    (void)state;
+    int dnnl = have_dnnl();
+    for (int ci = 0; ci < n_cases; ci++) {
+        const Case *c = &cases[ci];
+        Loaded l;
+        load(c, &l);
+        l.m->conv_backend = NN_BACKEND_AUTO;
+        RnNnTensor in4[MAX_IO];
+        int ok = 1;
+        for (int i = 0; i < c->n_in; i++) {
+            in4[i] = l.in[i];
+            if (in4[i].ndim < 1 || in4[i].shape[0] != 1)
+                ok = 0;
+        }
+        if (!ok) {
+            unload(c, &l);
+            continue;
+        }
+        for (int i = 0; i < c->n_in; i++) {
+            int64_t n = count_of(l.in[i].ndim, l.in[i].shape);
+            in4[i].shape[0] = 4;
+            in4[i].data = malloc((size_t)(4 * n) * sizeof(float));
+            assert_non_null(in4[i].data);
+            for (int k = 0; k < 4; k++)
+                memcpy(in4[i].data + k * n, l.in[i].data, (size_t)n * sizeof(float));
+        }
+        RnError err = {0};
+        RnNnTensor out[MAX_IO];
+        memset(out, 0, sizeof out);
+        for (int i = 0; i < c->n_out; i++)
+            out[i].name = c->out_name[i];
+        assert_int_equal(rn_nn_model_set_threads(l.m, 2, &err), 0);
+        if (rn_nn_run(l.m, in4, (size_t)c->n_in, out, (size_t)c->n_out, &err))
+            fail_msg("%s batch 4: %s", c->model, err.message);
+        for (int i = 0; i < c->n_out; i++) {
+            int64_t n = count_of(l.ref_ndim[i], l.ref_shape[i]);
+            assert_int_equal(out[i].shape[0], 4);
+            for (int k = 0; k < 4; k++)
+                compare(c->model, out[i].data + k * n, l.ref[i], n);
+        }
+        /* which convs ran on oneDNN: exactly those the rule picks */
+        int used = 0;
+        for (size_t s = 0; s < l.m->n_steps; s++) {
+            NnNode *nd = &l.m->nodes[l.m->steps[s]];
+            if (nd->op != OP_CONV)
+                continue;
+            NnConvGeom g;
+            assert_int_equal(nn_conv_geom(l.m, nd, &g, &err), 0);
+            size_t idx = (size_t)l.m->steps[s];
+            int state_ = l.m->dnnl_state ? l.m->dnnl_state[idx] : 0;
+            if (dnnl && nn_conv_prefers_dnnl(&g))
+                assert_int_equal(state_, 1);
+            else
+                assert_int_not_equal(state_, 1);
+            used += state_ == 1;
+        }
+        print_message("%-20s batch 4 auto: %d conv(s) on oneDNN\n", c->model, used);
+        for (int i = 0; i < c->n_in; i++)
+            free(in4[i].data);
+        unload(c, &l);
+    }
+}
+
 int main(void)
 {
     find_data_dir();
@@ -280,6 +428,9 @@ int main(void)
         cmocka_unit_test(test_parity_2threads),
         cmocka_unit_test(test_parity_fallbacks),
         cmocka_unit_test(test_batch_replan),
+        cmocka_unit_test(test_parity_dnnl),
+        cmocka_unit_test(test_dnnl_determinism),
+        cmocka_unit_test(test_batch4_auto),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
