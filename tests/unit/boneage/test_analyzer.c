@@ -130,7 +130,12 @@ static void hand_ok_and_invariant(void **state)
     assert_true(num(j1, "bone_age_months") == ba);
     assert_true(num(j2, "bone_age_months") == ba);
     json_t *lat = json_object_get(json_object_get(j2, "details"), "laterality");
-    assert_true(json_is_true(json_object_get(lat, "mirrored")));
+    json_t *lat0 = json_object_get(json_object_get(j0, "details"), "laterality");
+    /* The mirrored copy gets the opposite side decision. Which one is "left" for this cartoon
+     * hand is up to the learned check when it is installed (boneage-orient-v2 calls the cartoon
+     * a right hand with p 0.88; the geometric thumb rule, tested in test_preprocess, a left). */
+    assert_true(json_is_true(json_object_get(lat, "mirrored")) !=
+                json_is_true(json_object_get(lat0, "mirrored")));
     assert_int_equal(json_integer_value(json_object_get(
                          json_object_get(json_object_get(j2, "details"), "preprocessing"),
                          "rotation_cw_degrees")),
