@@ -26,6 +26,22 @@ typedef struct RnAnalysisInput {
     int threads;            /* compute threads the analyzer may use */
 } RnAnalysisInput;
 
+/* The earlier studies an analyzer wants compared with the current one. The
+ * node (not the analyzer, which never opens a socket) looks for them in its
+ * store and, when none is there and [priors] fetch is on, asks the PACS
+ * (C-FIND, then C-MOVE to itself) before the job runs. A prior is a study of
+ * the same patient (Patient ID) with Modality `modality`, a Study Date
+ * strictly before the current study's and, when body_part is set, a series
+ * with that Body Part Examined; the `count` most recent are fetched and the
+ * most recent is handed to the analyzer. A series counts only with at least
+ * min_instances instances (a volume, not a scout). count 0: no priors. */
+typedef struct RnPriorRule {
+    int count;
+    const char *modality;  /* required when count > 0 */
+    const char *body_part; /* NULL or "": any */
+    int min_instances;
+} RnPriorRule;
+
 typedef struct RnAnalyzer {
     const char *name;    /* "boneage", "lungct" */
     const char *version; /* algorithm version (the model identity is in the findings) */
@@ -36,10 +52,13 @@ typedef struct RnAnalyzer {
      * ("cannot assess: not a hand") is a findings object with "status":
      * "refused", not an error. */
     json_t *(*run)(const RnAnalysisInput *in, RnError *err);
+    RnPriorRule priors; /* the priors it wants (zero: none) */
 } RnAnalyzer;
 
 /* Registry of the analyzers built into this binary. */
 const RnAnalyzer *rn_analyzer_find(const char *name);
 const RnAnalyzer *rn_analyzer_at(size_t index);
+/* The prior rule of a built-in analyzer; NULL when it is unknown or wants none. */
+const RnPriorRule *rn_analyzer_prior_rule(const char *name);
 
 #endif

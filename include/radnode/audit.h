@@ -89,6 +89,8 @@ typedef struct RnAuditEvent {
     const uint8_t *query;
     size_t query_len;
     const char *query_sop_class;
+    const char *query_transfer_syntax; /* of the query bytes: ParticipantObjectDetail
+                                          "TransferSyntax" (A.5.3.12); may be NULL */
 } RnAuditEvent;
 
 /* Builds the XML AuditMessage (one line, no newline). event_time: seconds

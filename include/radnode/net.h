@@ -458,6 +458,7 @@ typedef struct RnStoreRequest {
     const char *transfer_syntax;
     uint16_t message_id;
     const char *move_originator_ae; /* NULL unless a C-MOVE sub-operation */
+    void *assoc_user;               /* RnScpConfig.on_event's value for this association */
 } RnStoreRequest;
 
 /* Consumer of received instances: begin, then data chunks in order, then end
@@ -505,6 +506,12 @@ typedef struct RnQrRequest {
     const char *level;            /* "PATIENT", "STUDY", "SERIES" or "IMAGE", valid for the model */
     const RnDataset *identifier;  /* parsed; borrowed for the call */
     const char *move_destination; /* C-MOVE only */
+    /* The identifier as received (bytes in transfer_syntax), e.g. for a
+     * PS3.15 A.5.3.12 Query audit message; borrowed for the call. */
+    const uint8_t *identifier_bytes;
+    size_t identifier_len;
+    const char *transfer_syntax;
+    void *assoc_user;             /* RnScpConfig.on_event's value for this association */
 } RnQrRequest;
 
 typedef struct RnQrResponder RnQrResponder;
@@ -537,6 +544,42 @@ typedef struct RnQrProvider {
     void *user;
 } RnQrProvider;
 
+/* What happened on the SCP, for an observer such as an audit trail (the SCP
+ * knows nothing of what is done with it). Strings are borrowed for the call. */
+typedef enum RnScpEventKind {
+    RN_SCP_EVENT_ACCEPTED = 1, /* an association was accepted (A-ASSOCIATE-AC sent) */
+    RN_SCP_EVENT_REFUSED,      /* a connection or association was refused: address not
+                                  allowed, calling or called AE title, TLS handshake, protocol */
+    RN_SCP_EVENT_ENDED,        /* an accepted association is over (released or aborted) */
+    RN_SCP_EVENT_RETRIEVE_DONE, /* the C-STORE sub-operations of a C-MOVE/C-GET finished */
+} RnScpEventKind;
+
+typedef struct RnScpEvent {
+    RnScpEventKind kind;
+    const char *peer;         /* "address:port" */
+    const char *peer_address; /* numeric address */
+    const char *calling_ae;   /* "" when no A-ASSOCIATE-RQ was read */
+    const char *called_ae;
+    bool tls;                 /* the connection is TLS */
+    void *assoc_user;         /* ENDED, RETRIEVE_DONE: what on_event returned for ACCEPTED */
+    /* REFUSED: why, in words ("calling AE title not recognized", ...). */
+    const char *reason;
+    /* ENDED: how, and what was done on the association. */
+    bool aborted;
+    uint64_t stored, store_failures, echoes, finds, moves, gets;
+    /* RETRIEVE_DONE */
+    uint16_t command_field;          /* RN_DIMSE_C_MOVE_RQ or RN_DIMSE_C_GET_RQ */
+    const char *move_destination;    /* C-MOVE: AE title; NULL for C-GET */
+    const char *destination_address; /* C-MOVE: host of the destination; NULL for C-GET */
+    unsigned completed, failed, warning;
+    bool cancelled;
+} RnScpEvent;
+
+/* Called on the association's own thread: must not block. For ACCEPTED the
+ * value returned becomes the association's assoc_user (in RnStoreRequest,
+ * RnQrRequest and its later events, ENDED last); other kinds ignore it. */
+typedef void *(*RnScpEventFn)(void *user, const RnScpEvent *ev);
+
 /* Presentation context policy and access control. */
 typedef struct RnScpConfig {
     const char *ae_title;        /* our AE title (default "RADNODE") */
@@ -560,6 +603,8 @@ typedef struct RnScpConfig {
     RnFindHandler find;          /* NULL = no C-FIND SCP (unless qr.find) */
     void *find_user;
     RnQrProvider qr;             /* Query/Retrieve SCP; takes precedence over find */
+    RnScpEventFn on_event;       /* NULL = no observer */
+    void *event_user;
 } RnScpConfig;
 
 /* Binds and starts the listener and the pool (non-blocking call). */

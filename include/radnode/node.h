@@ -7,6 +7,7 @@
 #ifndef RADNODE_NODE_H
 #define RADNODE_NODE_H
 
+#include "radnode/deid.h"
 #include "radnode/store.h"
 
 #define RN_NODE_MAX_ROUTES 32
@@ -68,7 +69,8 @@ typedef enum RnHttpRole {
 typedef struct RnHttpAccount {
     char name[64];
     bool is_token;
-    char secret_hash[256]; /* user: "scrypt$N$r$p$salt$hash"; token: "sha256$hex" */
+    char secret_hash[256]; /* user: "$argon2id$v=19$m=..,t=..,p=..$salt$hash" (or the
+                              legacy "scrypt$N$r$p$salt$hash"); token: "sha256$hex" */
     RnHttpRole role;
     int64_t expires;       /* tokens: unix time after which it is refused; 0 = never */
 } RnHttpAccount;
@@ -96,6 +98,43 @@ typedef struct RnNodeAuditConfig {
     char site_id[64];
 } RnNodeAuditConfig;
 
+/* [research]: de-identified research exports (src/node/research.c). */
+typedef struct RnResearchConfig {
+    char export_root[400];   /* exports are written only below this folder; "" = disabled */
+    char secret_file[400];   /* the de-identification secret (mode 0600) */
+    RnDeidProfile profile;   /* research (default), teaching or basic */
+    /* Option overrides over the profile: 0 = as the profile, 1 = on, -1 = off. */
+    int retain_patient_characteristics, retain_modified_dates, clean_descriptors,
+        clean_structured_content, retain_device_identity;
+    bool refuse_burned_in;
+    RnDeidRegion regions[RN_DEID_MAX_REGIONS]; /* burned-in annotation to blank */
+    int region_count;
+} RnResearchConfig;
+
+enum { RN_ALLOW_ROOT_WARN = 0, RN_ALLOW_ROOT_YES, RN_ALLOW_ROOT_NO };
+
+/* [security] (issue 9): the DICOM security profile and DICOM TLS (PS3.15
+ * B.12) of the listener and of the associations to destinations with tls = yes. */
+typedef struct RnNodeSecurityConfig {
+    bool production;         /* profile = production: allow-lists, TLS and mutual auth required */
+    int profile_line;        /* line of the profile key (0: default) */
+    char tls_cert[400];      /* PEM certificate (chain) of the node: DICOM listener speaks TLS */
+    char tls_key[400];
+    char tls_ca[400];        /* trust anchors for peers; set = peers must present a certificate */
+} RnNodeSecurityConfig;
+
+/* [priors]: fetching the earlier studies an analyzer asks for (RnPriorRule in
+ * radnode/analyzer.h) from the PACS by C-FIND and C-MOVE when the store has none. */
+typedef struct RnPriorsConfig {
+    bool fetch;                /* ask the PACS (else priors come from the store only) */
+    char source[64];           /* a [destination] of type dicom, or: */
+    char host[256];            /* the PACS's address, */
+    int port;                  /* port */
+    char ae_title[17];         /* and called AE title */
+    char move_destination[17]; /* AE the PACS sends to ("" = the node's ae_title) */
+    int timeout;               /* seconds for the query and for each retrieve */
+} RnPriorsConfig;
+
 typedef struct RnNodeConfig {
     char ae_title[17];
     char bind_address[64];
@@ -117,8 +156,13 @@ typedef struct RnNodeConfig {
     uint64_t min_free_bytes;
     RnDuplicatePolicy duplicates;
     int retention_days;   /* delete inputs N days after results delivered; 0 = keep */
+    double retention_seconds; /* the same period in seconds (retention = 7d, 12h, 30s) */
+    RnPriorsConfig priors;
     bool keep_unrouted;   /* keep instances no route matches */
     char log_level[8];
+    char user[64];        /* started as root: drop to this user once the ports are bound */
+    char group[64];       /* its group ("" = the user's primary group) */
+    int allow_root;       /* root without `user`: RN_ALLOW_ROOT_WARN (default), _YES, _NO */
     char allowed_calling_aes[RN_NODE_MAX_LIST][17];
     int allowed_calling_ae_count;
     char allowed_hosts[RN_NODE_MAX_LIST][64];
@@ -129,6 +173,8 @@ typedef struct RnNodeConfig {
     int destination_count;
     RnHttpConfig http;
     RnNodeAuditConfig audit;
+    RnNodeSecurityConfig security;
+    RnResearchConfig research;
     char path[400]; /* the file it was read from ("" = built-in defaults) */
 } RnNodeConfig;
 
@@ -145,16 +191,24 @@ const char *rn_http_role_name(RnHttpRole role);
 /* "service", "viewer", "operator" -> role; RN_ROLE_NONE if unknown. */
 RnHttpRole rn_http_role_parse(const char *name);
 
-/* Account secrets of the operator API. Passwords: scrypt (RFC 7914, OpenSSL's
- * EVP_PBE_scrypt) with a random 16-byte salt, stored as
- * "scrypt$N$r$p$<salt hex>$<32-byte hash hex>"; API tokens: 32 random bytes
- * ("rnt_" + 64 hex digits) stored as "sha256$<hex>" (a token has full entropy,
- * so a fast hash suffices). Comparisons are constant-time. */
-#define RN_HTTP_SCRYPT_N_DEFAULT 16384
+/* Account secrets of the operator API. Passwords: Argon2id (RFC 9106, libsodium's
+ * crypto_pwhash_str) with a random 16-byte salt, stored in the PHC string form
+ * "$argon2id$v=19$m=<KiB>,t=<passes>,p=<lanes>$<salt b64>$<hash b64>"; hashes of
+ * the older form "scrypt$N$r$p$<salt hex>$<32-byte hash hex>" (RFC 7914) still
+ * verify. API tokens: 32 random bytes ("rnt_" + 64 hex digits) stored as
+ * "sha256$<hex>" (a token has full entropy, so a fast hash suffices).
+ * Comparisons are constant-time. */
+#define RN_HTTP_ARGON2_OPS_DEFAULT 2          /* libsodium's OPSLIMIT_INTERACTIVE */
+#define RN_HTTP_ARGON2_MEM_KIB_DEFAULT 65536  /* MEMLIMIT_INTERACTIVE, 64 MiB */
+#define RN_HTTP_ARGON2_OPS_MAX 16
+#define RN_HTTP_ARGON2_MEM_KIB_MAX (1u << 20) /* 1 GiB: a configured hash cannot ask more */
 bool rn_http_secret_hash_valid(const char *hash, bool is_token);
-/* n: scrypt cost (a power of two, 1024..1048576; 0 = the default). */
-int rn_http_password_hash(const char *password, uint64_t n, char *out, size_t size, RnError *err);
-/* True if password matches; false for a malformed hash. */
+/* True for a password hash in the legacy scrypt form (verifies, but should be re-made). */
+bool rn_http_password_hash_is_legacy(const char *hash);
+/* Argon2id. ops: passes (1..16), mem_kib: memory (8..1 GiB); 0 = the default. */
+int rn_http_password_hash(const char *password, unsigned ops, unsigned mem_kib, char *out,
+                          size_t size, RnError *err);
+/* True if password matches (Argon2id or legacy scrypt); false for a malformed hash. */
 bool rn_http_password_verify(const char *password, const char *hash);
 /* A new random token and its stored form. */
 int rn_http_token_create(char *token, size_t token_size, char *hash, size_t hash_size,

@@ -122,6 +122,37 @@ typedef int (*RnStudyFn)(const char *study_uid, int64_t generation, void *user);
 int rn_store_take_stable_studies(RnStore *s, double quiet_seconds, RnStudyFn fn, void *user,
                                  RnError *err);
 
+/* ---- Study marks -------------------------------------------------------------
+ * A note kept about a study by the node (e.g. mark "prior", note: the study it
+ * was fetched for). Setting a mark replaces the previous one. _get returns 1
+ * with mark and note filled when the study is marked, 0 when not. */
+int rn_store_study_mark(RnStore *s, const char *study_uid, const char *mark, const char *note,
+                        RnError *err);
+int rn_store_study_mark_get(RnStore *s, const char *study_uid, char *mark, size_t mark_size,
+                            char *note, size_t note_size, RnError *err);
+
+/* ---- Retention -----------------------------------------------------------------
+ * A study's inputs may be deleted once (cutoff = now - retention period):
+ * it is assembled (no arrival waiting for routing) and nothing arrived after
+ * cutoff; every job of the study is done (none queued, running, failed or
+ * dead); at least one export job delivered its results and the last export
+ * finished before cutoff (a re-opened study counts from its last delivery).
+ * A study marked "prior" with no jobs of its own qualifies once it arrived
+ * before cutoff and the study it was fetched for has no job still to run.
+ *
+ * _candidates: fn receives each such study (generation 0). _purge deletes
+ * one study's instances if it still qualifies: the index rows (the SOP
+ * Instance UIDs are kept as retired, the study row, its jobs and results
+ * stay), then the files and empty folders; returns 1 with the counts, 0 when
+ * it no longer qualifies, negative on error. _resent_retired: 1 when every
+ * instance the study holds now had been deleted by retention before (a
+ * re-sent copy of an analysed study), else 0. */
+int rn_store_retention_candidates(RnStore *s, double cutoff, RnStudyFn fn, void *user,
+                                  RnError *err);
+int rn_store_study_purge(RnStore *s, const char *study_uid, double cutoff, int64_t *instances,
+                         int64_t *bytes, RnError *err);
+int rn_store_study_resent_retired(RnStore *s, const char *study_uid, RnError *err);
+
 /* ---- Jobs ------------------------------------------------------------------ */
 typedef enum RnJobState {
     RN_JOB_QUEUED = 0,

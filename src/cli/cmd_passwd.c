@@ -1,10 +1,14 @@
 /*
  * `radnode passwd`: makes the secrets of the operator API's accounts.
  *
- *   radnode passwd [--cost N] [NAME]   reads a password (twice, without echo
+ *   radnode passwd [--ops N] [--mem-mib M] [--moderate] [NAME]
+ *                                      reads a password (twice, without echo
  *                                      on a terminal; one line from a pipe)
  *                                      and prints a [user NAME] section with
- *                                      its scrypt hash
+ *                                      its Argon2id hash (libsodium; by
+ *                                      default its "interactive" cost, 2
+ *                                      passes over 64 MiB: about 0.1 s per
+ *                                      check; --moderate: 3 passes, 256 MiB)
  *   radnode passwd --token NAME        prints a new random API token (shown
  *                                      once) and the [token NAME] section
  *                                      holding only its SHA-256
@@ -46,7 +50,8 @@ static int read_line(const char *prompt, char *buf, size_t size)
 
 static int usage(void)
 {
-    fprintf(stderr, "usage: radnode passwd [--cost N] [NAME]   (password from stdin)\n"
+    fprintf(stderr, "usage: radnode passwd [--ops N] [--mem-mib M] [--moderate] [--role ROLE] "
+                    "[NAME]   (password from stdin)\n"
                     "       radnode passwd --token NAME [--role ROLE] [--expires YYYY-MM-DD]\n");
     return 2;
 }
@@ -55,20 +60,36 @@ int rn_cmd_passwd(int argc, char **argv)
 {
     const char *name = NULL, *role = NULL, *expires = NULL;
     bool token = false;
-    unsigned long long cost = 0;
+    unsigned long ops = 0, mem_mib = 0;
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--token"))
+        char *end = NULL;
+        if (!strcmp(argv[i], "--token")) {
             token = true;
-        else if (!strcmp(argv[i], "--cost") && i + 1 < argc)
-            cost = strtoull(argv[++i], NULL, 10);
-        else if (!strcmp(argv[i], "--role") && i + 1 < argc)
+        } else if (!strcmp(argv[i], "--ops") && i + 1 < argc) {
+            ops = strtoul(argv[++i], &end, 10);
+            if (*end || !ops || ops > RN_HTTP_ARGON2_OPS_MAX) {
+                fprintf(stderr, "radnode passwd: --ops must be 1..%d\n", RN_HTTP_ARGON2_OPS_MAX);
+                return 2;
+            }
+        } else if (!strcmp(argv[i], "--mem-mib") && i + 1 < argc) {
+            mem_mib = strtoul(argv[++i], &end, 10);
+            if (*end || !mem_mib || mem_mib > (RN_HTTP_ARGON2_MEM_KIB_MAX >> 10)) {
+                fprintf(stderr, "radnode passwd: --mem-mib must be 1..%u\n",
+                        RN_HTTP_ARGON2_MEM_KIB_MAX >> 10);
+                return 2;
+            }
+        } else if (!strcmp(argv[i], "--moderate")) {
+            ops = 3; /* libsodium's OPSLIMIT_MODERATE and MEMLIMIT_MODERATE */
+            mem_mib = 256;
+        } else if (!strcmp(argv[i], "--role") && i + 1 < argc) {
             role = argv[++i];
-        else if (!strcmp(argv[i], "--expires") && i + 1 < argc)
+        } else if (!strcmp(argv[i], "--expires") && i + 1 < argc) {
             expires = argv[++i];
-        else if (argv[i][0] != '-' && !name)
+        } else if (argv[i][0] != '-' && !name) {
             name = argv[i];
-        else
+        } else {
             return usage();
+        }
     }
     if (role && rn_http_role_parse(role) == RN_ROLE_NONE) {
         fprintf(stderr, "radnode passwd: role must be service, viewer or operator\n");
@@ -106,7 +127,8 @@ int rn_cmd_passwd(int argc, char **argv)
     if (strlen(pw) < 10)
         fprintf(stderr, "radnode passwd: warning: a password under 10 characters is weak\n");
     char hash[256];
-    int rc = rn_http_password_hash(pw, cost, hash, sizeof hash, &err);
+    int rc = rn_http_password_hash(pw, (unsigned)ops, (unsigned)(mem_mib << 10), hash, sizeof hash,
+                                   &err);
     OPENSSL_cleanse(pw, sizeof pw);
     if (rc) {
         fprintf(stderr, "radnode passwd: %s\n", err.message);

@@ -23,6 +23,7 @@ RN_COMMAND(analyze);
 RN_COMMAND(deid);
 RN_COMMAND(dict);
 RN_COMMAND(passwd);
+RN_COMMAND(research_export);
 #undef RN_COMMAND
 
 #endif

@@ -42,6 +42,8 @@ int main(int argc, char **argv)
         {"serve", rn_cmd_serve, "run the node"},
         {"analyze", rn_cmd_analyze, "run the analyzers on files, offline"},
         {"deid", rn_cmd_deid, "de-identify DICOM files"},
+        {"research-export", rn_cmd_research_export,
+         "de-identified research export of studies from the node's store"},
     };
     size_t n = sizeof cmds / sizeof cmds[0];
     if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") ||

@@ -58,6 +58,7 @@ struct RnAssoc {
      * for the operation identified by cancel_msg_id (PS3.7 9.3.2.3). */
     bool cancel_requested;
     uint16_t cancel_msg_id;
+    void *user; /* SCP: RnScpConfig.on_event's value for this association */
 };
 
 /* Reads one PDU header + body into a's buffer with the given bound; returns

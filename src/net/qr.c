@@ -267,6 +267,30 @@ static int final_retrieve_response(RnAssoc *a, uint8_t pc, const RnDimseCommand 
     return rc;
 }
 
+/* Tells the SCP's observer that the sub-operations of a C-MOVE/C-GET are over. */
+static void retrieve_done(const RnScpConfig *cfg, RnAssoc *a, const RnDimseCommand *cmd,
+                          const RnQrDestination *dest, const SubopCounts *c, bool cancelled)
+{
+    if (!cfg->on_event)
+        return;
+    bool move = cmd->command_field == RN_DIMSE_C_MOVE_RQ;
+    RnScpEvent ev = {.kind = RN_SCP_EVENT_RETRIEVE_DONE,
+                     .peer = rn_conn_peer(a->conn),
+                     .peer_address = rn_conn_peer_address(a->conn),
+                     .calling_ae = a->rq.calling_ae,
+                     .called_ae = a->rq.called_ae,
+                     .tls = rn_conn_is_tls(a->conn),
+                     .assoc_user = a->user,
+                     .command_field = cmd->command_field,
+                     .move_destination = move ? cmd->move_destination : NULL,
+                     .destination_address = move ? dest->host : NULL,
+                     .completed = c->completed,
+                     .failed = c->failed,
+                     .warning = c->warning,
+                     .cancelled = cancelled};
+    cfg->on_event(cfg->event_user, &ev);
+}
+
 static int serve_retrieve(const RnScpConfig *cfg, RnAssoc *a, uint8_t pc,
                           const RnDimseCommand *cmd, const RnQrRequest *rq, const char *ts)
 {
@@ -302,6 +326,7 @@ static int serve_retrieve(const RnScpConfig *cfg, RnAssoc *a, uint8_t pc,
                 failed_add(&failed, r.items[i].sop_instance);
             c.failed = c.remaining;
             c.remaining = 0;
+            retrieve_done(cfg, a, cmd, &dest, &c, false);
             snprintf(comment, sizeof comment, "cannot reach %s", cmd->move_destination);
             rc = final_retrieve_response(a, pc, cmd, ts, RN_STATUS_MOVE_OUT_OF_RESOURCES_SUBOPS,
                                          comment, &c, &failed);
@@ -348,6 +373,7 @@ static int serve_retrieve(const RnScpConfig *cfg, RnAssoc *a, uint8_t pc,
         else
             rn_assoc_destroy(sub);
     }
+    retrieve_done(cfg, a, cmd, &dest, &c, cancelled);
     if (!rc && a->fsm.state == RN_STA6) {
         uint16_t st = cancelled                  ? RN_STATUS_CANCEL
                       : (c.failed || c.warning) ? RN_STATUS_SUBOPS_WARNING
@@ -403,8 +429,8 @@ int rn_qr_serve_(const RnScpConfig *cfg, RnAssoc *a, uint8_t pc, const RnDimseCo
                            NULL, ts, NULL);
     }
     RnDataset *ds = rn_dataset_read(id.data, id.len, ts, &err);
-    rn_buf_free(&id);
     if (!ds) {
+        rn_buf_free(&id);
         rn_info("%s from %s: unreadable identifier: %s", rn_dimse_command_name(cmd->command_field),
                 a->rq.calling_ae, err.message);
         return qr_response(a, pc, cmd, RN_STATUS_CANNOT_UNDERSTAND, "unreadable identifier",
@@ -414,6 +440,7 @@ int rn_qr_serve_(const RnScpConfig *cfg, RnAssoc *a, uint8_t pc, const RnDimseCo
     if (rn_dataset_get_string(ds, RN_TAG_QueryRetrieveLevel, 0, level, sizeof level, NULL) ||
         !level[0]) {
         rn_dataset_destroy(ds);
+        rn_buf_free(&id);
         return qr_response(a, pc, cmd, RN_STATUS_IDENTIFIER_MISMATCH,
                            "Query/Retrieve Level (0008,0052) missing", NULL, NULL, ts, NULL);
     }
@@ -423,6 +450,7 @@ int rn_qr_serve_(const RnScpConfig *cfg, RnAssoc *a, uint8_t pc, const RnDimseCo
         char comment[64];
         snprintf(comment, sizeof comment, "level %.16s not in this model", level);
         rn_dataset_destroy(ds);
+        rn_buf_free(&id);
         return qr_response(a, pc, cmd, RN_STATUS_IDENTIFIER_MISMATCH, comment, NULL, NULL, ts,
                            NULL);
     }
@@ -437,6 +465,10 @@ int rn_qr_serve_(const RnScpConfig *cfg, RnAssoc *a, uint8_t pc, const RnDimseCo
         .identifier = ds,
         .move_destination = (cmd->present & RN_CMD_MOVE_DESTINATION) ? cmd->move_destination
                                                                        : NULL,
+        .identifier_bytes = id.data,
+        .identifier_len = id.len,
+        .transfer_syntax = ts,
+        .assoc_user = a->user,
     };
     if (want_find) {
         RnQrResponder r = {.a = a, .pc = pc, .rq = cmd, .ts = ts};
@@ -449,6 +481,7 @@ int rn_qr_serve_(const RnScpConfig *cfg, RnAssoc *a, uint8_t pc, const RnDimseCo
             r.cancelled = true;
         a->cancel_requested = false;
         rn_dataset_destroy(ds);
+        rn_buf_free(&id);
         if (a->fsm.state != RN_STA6)
             return RN_ASSOC_ABORTED;
         return qr_response(a, pc, cmd, r.cancelled ? RN_STATUS_CANCEL : status, comment, NULL,
@@ -456,5 +489,6 @@ int rn_qr_serve_(const RnScpConfig *cfg, RnAssoc *a, uint8_t pc, const RnDimseCo
     }
     rc = serve_retrieve(cfg, a, pc, cmd, &rq, ts);
     rn_dataset_destroy(ds);
+    rn_buf_free(&id);
     return rc;
 }

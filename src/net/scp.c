@@ -11,6 +11,14 @@
  * the data set streamed to the store handler), C-FIND through a hook
  * (PS3.4 C.4.1, with C-CANCEL) and answers other commands with 0x0211.
  *
+ * Every refusal (address not allowed, calling or called AE title, a failed
+ * TLS handshake, a malformed request) is one log line naming the peer, the
+ * AE titles and the reason. An optional observer (RnScpConfig.on_event, e.g.
+ * the node's audit trail) is told of refusals, accepted and ended
+ * associations (with that association's own counts) and finished C-MOVE/C-GET
+ * sub-operations, on the association's thread; the SCP attaches no meaning to
+ * them.
+ *
  * Shared state: the pending-connection queue and the statistics, both
  * guarded by RnScp.lock. The configuration is copied at start and read-only.
  */
@@ -22,6 +30,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +45,7 @@ typedef struct ServeCtx {
     size_t abstract_count;
     pthread_mutex_t *lock;  /* guards stats; NULL when single-threaded */
     RnScpStats *stats;
+    RnScpStats *assoc;      /* this association's own counts (its thread only), or NULL */
 } ServeCtx;
 
 struct RnScp {
@@ -56,16 +66,21 @@ struct RnScp {
     RnScpStats stats;
 };
 
-static void stat_add(ServeCtx *sc, uint64_t *field, int delta)
+/* Adds to a counter of the server's statistics and of the association's own
+ * (reported in its RN_SCP_EVENT_ENDED). */
+static void stat_add_at(ServeCtx *sc, size_t offset, int delta)
 {
+    if (sc->assoc)
+        *(uint64_t *)((char *)sc->assoc + offset) += (uint64_t)delta;
     if (!sc->stats)
         return;
     if (sc->lock)
         pthread_mutex_lock(sc->lock);
-    *field += (uint64_t)delta;
+    *(uint64_t *)((char *)sc->stats + offset) += (uint64_t)delta;
     if (sc->lock)
         pthread_mutex_unlock(sc->lock);
 }
+#define stat_add(sc, field, delta) stat_add_at((sc), offsetof(RnScpStats, field), (delta))
 
 static void stat_active(ServeCtx *sc, int delta)
 {
@@ -298,7 +313,7 @@ static int serve_store(ServeCtx *sc, RnAssoc *a, uint8_t pc, const RnDimseComman
     RnError err = {0};
     const char *ts = rn_assoc_context_ts(a, pc);
     if (!rn_dimse_has_dataset(cmd)) {
-        stat_add(sc, &sc->stats->store_failures, 1);
+        stat_add(sc, store_failures, 1);
         return send_response(a, pc, cmd, RN_DIMSE_C_STORE_RSP, RN_STATUS_DATASET_MISMATCH,
                              "C-STORE without data set", NULL);
     }
@@ -312,6 +327,7 @@ static int serve_store(ServeCtx *sc, RnAssoc *a, uint8_t pc, const RnDimseComman
         .message_id = cmd->message_id,
         .move_originator_ae =
             (cmd->present & RN_CMD_MOVE_ORIGINATOR) ? cmd->move_originator_ae : NULL,
+        .assoc_user = a->user,
     };
     void *instance = NULL;
     uint16_t status = RN_STATUS_SUCCESS;
@@ -343,13 +359,13 @@ static int serve_store(ServeCtx *sc, RnAssoc *a, uint8_t pc, const RnDimseComman
     if (rc) {
         /* The association died mid-instance: nothing was acknowledged. */
         rn_warn("C-STORE %s from %s: %s", rq.sop_instance, rn_conn_peer(a->conn), err.message);
-        stat_add(sc, &sc->stats->store_failures, 1);
+        stat_add(sc, store_failures, 1);
         return rc;
     }
     if (status == RN_STATUS_SUCCESS)
-        stat_add(sc, &sc->stats->stored, 1);
+        stat_add(sc, stored, 1);
     else
-        stat_add(sc, &sc->stats->store_failures, 1);
+        stat_add(sc, store_failures, 1);
     return send_response(a, pc, cmd, RN_DIMSE_C_STORE_RSP, status, comment, &err);
 }
 
@@ -394,7 +410,7 @@ static int serve_find(ServeCtx *sc, RnAssoc *a, uint8_t pc, const RnDimseCommand
                                       : rc;
         }
     }
-    stat_add(sc, &sc->stats->finds, 1);
+    stat_add(sc, finds, 1);
     uint16_t status = RN_STATUS_UNRECOGNIZED_OPERATION;
     bool cancelled = false;
     if (sc->cfg->find) {
@@ -418,7 +434,8 @@ static int serve_find(ServeCtx *sc, RnAssoc *a, uint8_t pc, const RnDimseCommand
                          cancelled ? RN_STATUS_CANCEL : status, NULL, &err);
 }
 
-static void serve_association(ServeCtx *sc, RnAssoc *a)
+/* Returns true when the association ended in an abort (else it was released). */
+static bool serve_association(ServeCtx *sc, RnAssoc *a)
 {
     const RnScpConfig *cfg = sc->cfg;
     RnError err = {0};
@@ -427,26 +444,26 @@ static void serve_association(ServeCtx *sc, RnAssoc *a)
         uint8_t pc = 0;
         int rc = rn_dimse_recv_command(a, &cmd, &pc, a->timeouts.dimse_ms, &err);
         if (rc == RN_ASSOC_RELEASED)
-            return;
+            return false;
         if (rc == RN_ASSOC_ABORTED) {
             rn_info("association with %s aborted: %s", rn_conn_peer(a->conn), err.message);
-            stat_add(sc, &sc->stats->aborted, 1);
-            return;
+            stat_add(sc, aborted, 1);
+            return true;
         }
         if (rc) {
             /* DIMSE timeout or transport failure: A-ABORT (AA-1). */
             rn_info("association with %s ended: %s", rn_conn_peer(a->conn), err.message);
             if (a->fsm.state == RN_STA6)
                 rn_assoc_send_abort_(a, 0, 0);
-            stat_add(sc, &sc->stats->aborted, 1);
-            return;
+            stat_add(sc, aborted, 1);
+            return true;
         }
         switch (cmd.command_field) {
         case RN_DIMSE_C_ECHO_RQ:
             if (rn_dimse_has_dataset(&cmd))
                 rc = rn_dimse_recv_dataset(a, pc, discard_sink, NULL, &err);
             if (!rc) {
-                stat_add(sc, &sc->stats->echoes, 1);
+                stat_add(sc, echoes, 1);
                 rc = send_response(a, pc, &cmd, RN_DIMSE_C_ECHO_RSP, RN_STATUS_SUCCESS, NULL,
                                    &err);
             }
@@ -456,7 +473,7 @@ static void serve_association(ServeCtx *sc, RnAssoc *a)
             break;
         case RN_DIMSE_C_FIND_RQ:
             if (cfg->qr.find) {
-                stat_add(sc, &sc->stats->finds, 1);
+                stat_add(sc, finds, 1);
                 rc = rn_qr_serve_(cfg, a, pc, &cmd);
                 break;
             }
@@ -473,10 +490,10 @@ static void serve_association(ServeCtx *sc, RnAssoc *a)
         case RN_DIMSE_C_GET_RQ:
             if (!cfg->qr.retrieve)
                 goto unrecognized;
-            stat_add(sc,
-                     cmd.command_field == RN_DIMSE_C_MOVE_RQ ? &sc->stats->moves
-                                                             : &sc->stats->gets,
-                     1);
+            if (cmd.command_field == RN_DIMSE_C_MOVE_RQ)
+                stat_add(sc, moves, 1);
+            else
+                stat_add(sc, gets, 1);
             rc = rn_qr_serve_(cfg, a, pc, &cmd);
             break;
         case RN_DIMSE_C_CANCEL_RQ:
@@ -494,9 +511,29 @@ static void serve_association(ServeCtx *sc, RnAssoc *a)
         }
         if (rc) {
             if (rc != RN_ASSOC_RELEASED)
-                stat_add(sc, &sc->stats->aborted, 1);
-            return;
+                stat_add(sc, aborted, 1);
+            return rc != RN_ASSOC_RELEASED;
         }
+    }
+}
+
+/* A refusal: one log line naming the peer, the AE titles and the reason, and
+ * the observer's event. */
+static void refused(ServeCtx *sc, RnConn *conn, const char *peer, const char *address,
+                    const char *calling_ae, const char *called_ae, const char *reason)
+{
+    rn_warn("association refused: peer %s, calling AE \"%s\", called AE \"%s\": %s", peer,
+            calling_ae, called_ae, reason);
+    stat_add(sc, rejected, 1);
+    if (sc->cfg->on_event) {
+        RnScpEvent ev = {.kind = RN_SCP_EVENT_REFUSED,
+                         .peer = peer,
+                         .peer_address = address,
+                         .calling_ae = calling_ae,
+                         .called_ae = called_ae,
+                         .tls = conn && rn_conn_is_tls(conn),
+                         .reason = reason};
+        sc->cfg->on_event(sc->cfg->event_user, &ev);
     }
 }
 
@@ -504,12 +541,10 @@ static void serve_conn(ServeCtx *sc, RnConn *conn)
 {
     const RnScpConfig *cfg = sc->cfg;
     RnError err = {0};
-    if (!in_list(cfg->allowed_hosts, rn_conn_peer_address(conn))) {
-        rn_warn("connection from %s refused: address not allowed", rn_conn_peer(conn));
-        stat_add(sc, &sc->stats->rejected, 1);
-        rn_conn_destroy(conn);
-        return;
-    }
+    /* A peer whose address is not allowed still gets its A-ASSOCIATE-RQ read
+     * (under ARTIM) so that the refusal names its AE titles, and a proper
+     * A-ASSOCIATE-RJ (PS3.8 9.3.4: permanent, service-user, no reason given). */
+    bool host_ok = in_list(cfg->allowed_hosts, rn_conn_peer_address(conn));
     RnAssoc *a = rn_assoc_create_acceptor_(conn, cfg->max_pdu_length, &cfg->timeouts, &err);
     if (!a) {
         rn_conn_destroy(conn);
@@ -527,32 +562,48 @@ static void serve_conn(ServeCtx *sc, RnConn *conn)
                                                 : RN_EVT19;
         if (rn_ul_fsm_step(&a->fsm, ev, false) == RN_AA1)
             rn_assoc_send_abort_(a, 2, 0);
-        rn_info("no association from %s: %s", rn_conn_peer(conn), err.message);
-        stat_add(sc, &sc->stats->rejected, 1);
+        if (!host_ok) {
+            refused(sc, conn, rn_conn_peer(conn), rn_conn_peer_address(conn), "", "",
+                    "address not allowed");
+        } else {
+            rn_info("no association from %s: %s", rn_conn_peer(conn), err.message);
+            stat_add(sc, rejected, 1);
+        }
         rn_assoc_destroy(a);
         return;
     }
     if (type != RN_PDU_ASSOCIATE_RQ) {
         if (rn_ul_fsm_step(&a->fsm, rn_ul_event_for_pdu(type), false) == RN_AA1)
             rn_assoc_send_abort_(a, 2, 2);
-        stat_add(sc, &sc->stats->rejected, 1);
+        char why[64];
+        snprintf(why, sizeof why, "%s instead of A-ASSOCIATE-RQ%s", rn_pdu_type_name(type),
+                 host_ok ? "" : "; address not allowed");
+        refused(sc, conn, rn_conn_peer(conn), rn_conn_peer_address(conn), "", "", why);
         rn_assoc_destroy(a);
         return;
     }
     if (rn_pdu_parse_associate(RN_PDU_ASSOCIATE_RQ, body, len, &a->rq, &err) != 0) {
         rn_ul_fsm_step(&a->fsm, RN_EVT19, false); /* AA-1 */
         rn_assoc_send_abort_(a, 2, 6);
-        rn_warn("malformed A-ASSOCIATE-RQ from %s: %s", rn_conn_peer(conn), err.message);
-        stat_add(sc, &sc->stats->rejected, 1);
+        char why[300];
+        snprintf(why, sizeof why, "malformed A-ASSOCIATE-RQ: %.200s%s", err.message,
+                 host_ok ? "" : "; address not allowed");
+        refused(sc, conn, rn_conn_peer(conn), rn_conn_peer_address(conn), "", "", why);
         rn_assoc_destroy(a);
         return;
     }
     rn_ul_fsm_step(&a->fsm, RN_EVT6, true); /* AE-6: indication, Sta3 */
     RnAssocReject rj;
-    if (negotiate(sc, a, &rj) != 0) {
-        rn_info("association from %s (%s -> %s) rejected: %s", rn_conn_peer(conn),
-                a->rq.calling_ae, a->rq.called_ae, rn_reject_reason_str(&rj));
-        stat_add(sc, &sc->stats->rejected, 1);
+    const char *why = NULL;
+    if (!host_ok) {
+        rj = (RnAssocReject){1, 1, 1}; /* no reason given */
+        why = "address not allowed";
+    } else if (negotiate(sc, a, &rj) != 0) {
+        why = rn_reject_reason_str(&rj);
+    }
+    if (why) {
+        refused(sc, conn, rn_conn_peer(conn), rn_conn_peer_address(conn), a->rq.calling_ae,
+                a->rq.called_ae, why);
         rn_assoc_reject_(a, &rj, NULL);
         rn_assoc_destroy(a);
         return;
@@ -561,10 +612,35 @@ static void serve_conn(ServeCtx *sc, RnConn *conn)
         rn_assoc_destroy(a);
         return;
     }
-    stat_add(sc, &sc->stats->associations, 1);
+    stat_add(sc, associations, 1);
     rn_debug("association %s -> %s from %s accepted", a->rq.calling_ae, a->rq.called_ae,
              rn_conn_peer(conn));
-    serve_association(sc, a);
+    /* The association's own counts, for its ENDED event. */
+    RnScpStats mine = {0};
+    ServeCtx local = *sc;
+    local.assoc = &mine;
+    RnScpEvent ev = {.peer = rn_conn_peer(conn),
+                     .peer_address = rn_conn_peer_address(conn),
+                     .calling_ae = a->rq.calling_ae,
+                     .called_ae = a->rq.called_ae,
+                     .tls = rn_conn_is_tls(conn)};
+    if (cfg->on_event) {
+        ev.kind = RN_SCP_EVENT_ACCEPTED;
+        a->user = cfg->on_event(cfg->event_user, &ev);
+    }
+    bool aborted = serve_association(&local, a);
+    if (cfg->on_event) {
+        ev.kind = RN_SCP_EVENT_ENDED;
+        ev.assoc_user = a->user;
+        ev.aborted = aborted;
+        ev.stored = mine.stored;
+        ev.store_failures = mine.store_failures;
+        ev.echoes = mine.echoes;
+        ev.finds = mine.finds;
+        ev.moves = mine.moves;
+        ev.gets = mine.gets;
+        cfg->on_event(cfg->event_user, &ev);
+    }
     rn_assoc_destroy(a);
 }
 
@@ -581,6 +657,20 @@ void rn_scp_serve_conn(const RnScpConfig *cfg, RnConn *conn, RnScpStats *stats)
 }
 
 /* ---- server ----------------------------------------------------------------------- */
+
+/* The peer of an accepted socket, for a refusal before an RnConn exists. */
+static void describe_fd(int fd, char *peer, size_t peer_size, char *address, size_t addr_size)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    char host[64], serv[16];
+    if (getpeername(fd, (struct sockaddr *)&ss, &sl) != 0 ||
+        getnameinfo((struct sockaddr *)&ss, sl, host, sizeof host, serv, sizeof serv,
+                    NI_NUMERICHOST | NI_NUMERICSERV) != 0)
+        return;
+    snprintf(address, addr_size, "%s", host);
+    snprintf(peer, peer_size, "%s:%s", host, serv);
+}
 
 static void *worker_main(void *arg)
 {
@@ -604,11 +694,19 @@ static void *worker_main(void *arg)
         }
         stat_active(&s->serve, 1);
         RnError err = {0};
+        char peer[80] = "?", address[64] = "?";
+        if (s->cfg.tls)
+            describe_fd(fd, peer, sizeof peer, address, sizeof address);
         RnConn *c = rn_conn_accept_take(fd, s->cfg.tls, s->cfg.timeouts.network_ms, &err);
-        if (c)
+        if (c) {
             serve_conn(&s->serve, c);
-        else
+        } else if (s->cfg.tls) {
+            char why[300];
+            snprintf(why, sizeof why, "TLS handshake failed: %.250s", err.message);
+            refused(&s->serve, NULL, peer, address, "", "", why);
+        } else {
             rn_info("connection dropped before association: %s", err.message);
+        }
         stat_active(&s->serve, -1);
     }
 }

@@ -252,29 +252,37 @@ int rn_audit_message_xml(const RnAuditEvent *ev, const char *source_id, const ch
     /* 4 = application server process */
     rc = rc ? rc : rn_buf_append_str(b, "><AuditSourceTypeCode csd-code=\"4\"/>"
                                         "</AuditSourceIdentification>");
-    /* Participant objects: studies (A.5.3 "Study"), the patient, the query, the alert object. */
+    /* Participant objects: studies (A.5.3 "Study"), the patient, the query, the alert object.
+     * Consecutive entries of the same study UID are one object with one SOPClass each. */
     for (size_t i = 0; i < ev->study_count && !rc; i++) {
         const RnAuditStudy *s = &ev->studies[i];
         if (!s->study_uid)
             continue;
-        rc = rn_buf_append_str(b, "<ParticipantObjectIdentification");
-        rc = rc ? rc : attr(b, "ParticipantObjectID", s->study_uid);
-        rc = rc ? rc : attr(b, "ParticipantObjectTypeCode", "2");
-        rc = rc ? rc : attr(b, "ParticipantObjectTypeCodeRole", "3");
-        rc = rc ? rc : rn_buf_append_byte(b, '>');
-        rc = rc ? rc : coded(b, "ParticipantObjectIDTypeCode", "110180", "DCM",
-                             "Study Instance UID");
-        /* The schema text of A.5.1 makes a name or a query mandatory; the
-         * accession number (or the UID again) names the study. */
-        rc = rc ? rc : rn_buf_append_str(b, "<ParticipantObjectName>");
-        rc = rc ? rc : xml_escaped(b, s->accession && s->accession[0] ? s->accession : s->study_uid);
-        rc = rc ? rc : rn_buf_append_str(b, "</ParticipantObjectName><ParticipantObjectDescription>");
-        if (s->accession && s->accession[0]) {
-            rc = rc ? rc : rn_buf_append_str(b, "<Accession");
-            rc = rc ? rc : attr(b, "Number", s->accession);
-            rc = rc ? rc : rn_buf_append_str(b, "/>");
+        bool first = i == 0 || !ev->studies[i - 1].study_uid ||
+                     strcmp(ev->studies[i - 1].study_uid, s->study_uid) != 0;
+        bool last = i + 1 == ev->study_count || !ev->studies[i + 1].study_uid ||
+                    strcmp(ev->studies[i + 1].study_uid, s->study_uid) != 0;
+        if (first) {
+            rc = rn_buf_append_str(b, "<ParticipantObjectIdentification");
+            rc = rc ? rc : attr(b, "ParticipantObjectID", s->study_uid);
+            rc = rc ? rc : attr(b, "ParticipantObjectTypeCode", "2");
+            rc = rc ? rc : attr(b, "ParticipantObjectTypeCodeRole", "3");
+            rc = rc ? rc : rn_buf_append_byte(b, '>');
+            rc = rc ? rc : coded(b, "ParticipantObjectIDTypeCode", "110180", "DCM",
+                                 "Study Instance UID");
+            /* The schema text of A.5.1 makes a name or a query mandatory; the
+             * accession number (or the UID again) names the study. */
+            rc = rc ? rc : rn_buf_append_str(b, "<ParticipantObjectName>");
+            rc = rc ? rc : xml_escaped(b, s->accession && s->accession[0] ? s->accession
+                                                                          : s->study_uid);
+            rc = rc ? rc : rn_buf_append_str(b, "</ParticipantObjectName><ParticipantObjectDescription>");
+            if (s->accession && s->accession[0]) {
+                rc = rc ? rc : rn_buf_append_str(b, "<Accession");
+                rc = rc ? rc : attr(b, "Number", s->accession);
+                rc = rc ? rc : rn_buf_append_str(b, "/>");
+            }
         }
-        if (s->sop_class_uid) {
+        if (s->sop_class_uid && s->sop_class_uid[0]) {
             char n[24];
             rn_format(n, sizeof n, "%u", s->instances);
             rc = rc ? rc : rn_buf_append_str(b, "<SOPClass");
@@ -282,8 +290,9 @@ int rn_audit_message_xml(const RnAuditEvent *ev, const char *source_id, const ch
             rc = rc ? rc : attr(b, "NumberOfInstances", n);
             rc = rc ? rc : rn_buf_append_str(b, "/>");
         }
-        rc = rc ? rc : rn_buf_append_str(b, "</ParticipantObjectDescription>"
-                                            "</ParticipantObjectIdentification>");
+        if (last)
+            rc = rc ? rc : rn_buf_append_str(b, "</ParticipantObjectDescription>"
+                                                "</ParticipantObjectIdentification>");
     }
     if (!rc && ev->patient_id && ev->patient_id[0]) {
         rc = rn_buf_append_str(b, "<ParticipantObjectIdentification");
@@ -307,8 +316,17 @@ int rn_audit_message_xml(const RnAuditEvent *ev, const char *source_id, const ch
         rc = rc ? rc : coded(b, "ParticipantObjectIDTypeCode", "110181", "DCM", "SOP Class UID");
         rc = rc ? rc : rn_buf_append_str(b, "<ParticipantObjectQuery>");
         rc = rc ? rc : base64(b, ev->query ? ev->query : (const uint8_t *)"", ev->query_len);
-        rc = rc ? rc : rn_buf_append_str(b, "</ParticipantObjectQuery>"
-                                            "</ParticipantObjectIdentification>");
+        rc = rc ? rc : rn_buf_append_str(b, "</ParticipantObjectQuery>");
+        if (ev->query_transfer_syntax && ev->query_transfer_syntax[0]) {
+            /* A.5.3.12: the transfer syntax of the encoded query, a ValuePair
+             * whose value is base64Binary (A.5.1). */
+            rc = rc ? rc : rn_buf_append_str(b, "<ParticipantObjectDetail type=\"TransferSyntax\""
+                                                " value=\"");
+            rc = rc ? rc : base64(b, (const uint8_t *)ev->query_transfer_syntax,
+                                  strlen(ev->query_transfer_syntax));
+            rc = rc ? rc : rn_buf_append_str(b, "\"/>");
+        }
+        rc = rc ? rc : rn_buf_append_str(b, "</ParticipantObjectIdentification>");
     }
     if (!rc && ev->alert_object && ev->alert_object[0]) {
         rc = rn_buf_append_str(b, "<ParticipantObjectIdentification");

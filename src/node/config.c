@@ -2,8 +2,8 @@
  * The node's configuration: one INI-style file ("key = value" lines under
  * [section] headers, '#' comments), read over built-in defaults that work for
  * a first run. Sections: [node], [access], [http] (the operator API's TLS and
- * limits), [audit] (the PS3.15 A.5 trail), [route NAME] (one per routing
- * rule), [destination NAME] (a PACS or a RIS), [user NAME] and [token NAME]
+ * limits), [audit] (the PS3.15 A.5 trail), [research] (de-identified research
+ * exports), [priors] (fetching priors from the PACS), [route NAME] (one per routing rule), [destination NAME] (a PACS or a RIS), [user NAME] and [token NAME]
  * (accounts of the operator API, holding only salted hashes). Every error
  * names the file and line; unknown keys are errors, so a typo never silently
  * falls back to a default.
@@ -53,10 +53,18 @@ static const char SAMPLE[] =
     "# A re-sent instance: replace, keep_first or reject.\n"
     "duplicates = replace\n"
     "# Delete inputs this many days after their results were delivered (0 = never).\n"
+    "# Or `retention = 30d` (units s, m, h, d; fractions allowed).\n"
     "retention_days = 0\n"
     "# Keep instances that no route matches.\n"
     "keep_unrouted = yes\n"
     "log_level = info\n"
+    "# Started as root, the node binds its ports and then runs as this user (and\n"
+    "# group; empty = the user's own) before it opens the store. Without a user a\n"
+    "# node started as root stays root: allow_root = warn says so loudly at start,\n"
+    "# no refuses to start, yes accepts it quietly (containers).\n"
+    "user =\n"
+    "group =\n"
+    "allow_root = warn\n"
     "\n"
     "[access]\n"
     "# Comma-separated calling AE titles and source addresses allowed to connect\n"
@@ -64,11 +72,27 @@ static const char SAMPLE[] =
     "allowed_calling_aes =\n"
     "allowed_hosts =\n"
     "\n"
+    "[priors]\n"
+    "# Earlier studies an analyzer asks for (lungct: the patient's last CT) are\n"
+    "# taken from the store; with fetch = yes, when the store has none, the node\n"
+    "# asks the PACS (C-FIND, then C-MOVE to this node's AE title, which the PACS\n"
+    "# must know) before the analysis. source: a [destination] of type dicom, or\n"
+    "# host, port and ae_title of the PACS. timeout: seconds for the query and for\n"
+    "# each retrieve. If it fails the analysis runs without the prior.\n"
+    "fetch = no\n"
+    "source =\n"
+    "host =\n"
+    "port = 0\n"
+    "ae_title =\n"
+    "move_destination =\n"
+    "timeout = 120\n"
+    "\n"
     "[http]\n"
     "# The operator API (http_bind/http_port above). /health and /ready never ask\n"
-    "# for a login; /status (counts only, no patient data) does not either while\n"
-    "# public_status = yes. Everything else needs an account below.\n"
-    "public_status = yes\n"
+    "# for a login; /status (counts only, no patient data) does not either when\n"
+    "# public_status = yes (e.g. for a monitoring system without a token).\n"
+    "# Everything else needs an account below.\n"
+    "public_status = no\n"
     "# HTTPS: a PEM certificate (chain) and its key; with both set the API speaks\n"
     "# only HTTPS.\n"
     "tls_cert =\n"
@@ -97,13 +121,45 @@ static const char SAMPLE[] =
     "key_file =\n"
     "site_id =\n"
     "\n"
+    "[security]\n"
+    "# default: works without configuration. production: unknown calling AE titles\n"
+    "# and addresses refused ([access] lists must be set), the called AE title must\n"
+    "# be ae_title, the DICOM listener speaks only TLS with mutual authentication\n"
+    "# (tls_cert, tls_key, tls_ca) and every DICOM destination needs tls = yes.\n"
+    "profile = default\n"
+    "# DICOM TLS (PS3.15 B.12): the node's PEM certificate (chain) and key; set =\n"
+    "# the DICOM port speaks only TLS. tls_ca: trust anchors; set = peers must\n"
+    "# present a certificate it signed (also checked on destinations with tls = yes).\n"
+    "tls_cert =\n"
+    "tls_key =\n"
+    "tls_ca =\n"
+    "\n"
+    "[research]\n"
+    "# De-identified research exports (`radnode research-export`, POST\n"
+    "# /api/research-exports): written only below export_root, a folder inside the\n"
+    "# hospital (absolute; empty = research exports disabled). secret_file holds\n"
+    "# the hospital's de-identification key (>= 16 bytes, mode 0600), the same\n"
+    "# one `radnode deid --secret` uses, so pseudonyms agree.\n"
+    "export_root =\n"
+    "secret_file =\n"
+    "# PS3.15 Annex E: basic, research (Basic + Retain Patient Characteristics +\n"
+    "# Retain Longitudinal Modified Dates + Clean Descriptors + Clean Structured\n"
+    "# Content) or teaching (research without dates). Single options may be\n"
+    "# switched on or off over the profile: retain_patient_characteristics,\n"
+    "# retain_modified_dates, clean_descriptors, clean_structured_content,\n"
+    "# retain_device_identity = yes|no.\n"
+    "profile = research\n"
+    "# Burned-in annotation: blank = x,y,width,height (repeatable) blanks that\n"
+    "# region; without regions flagged images are left out of the export.\n"
+    "refuse_burned_in = no\n"
+    "\n"
     "# Accounts of the operator API. Roles: service (/metrics, /status), viewer\n"
     "# (read-only: studies, jobs, exports), operator (viewer + retries and the\n"
     "# effective configuration). Only salted hashes are stored; `radnode passwd`\n"
     "# prints them.\n"
     "# [user admin]\n"
     "# role = operator\n"
-    "# password_hash = scrypt$16384$8$1$<salt>$<hash>\n"
+    "# password_hash = $argon2id$v=19$m=65536,t=2,p=1$<salt>$<hash>\n"
     "#\n"
     "# [token prometheus]\n"
     "# role = service\n"
@@ -284,6 +340,9 @@ typedef enum Section {
     SEC_DEST,
     SEC_HTTP,
     SEC_AUDIT,
+    SEC_PRIORS,
+    SEC_SECURITY,
+    SEC_RESEARCH,
     SEC_ACCOUNT
 } Section;
 
@@ -363,6 +422,103 @@ static int audit_key(RnNodeAuditConfig *a, const char *k, const char *v)
     return -2;
 }
 
+/* True if a path has a ".." component. */
+static bool has_dotdot(const char *path)
+{
+    for (const char *c = path; (c = strstr(c, "..")) != NULL; c += 2)
+        if ((c == path || c[-1] == '/') && (c[2] == '\0' || c[2] == '/'))
+            return true;
+    return false;
+}
+
+static int research_key(RnResearchConfig *r, const char *k, const char *v)
+{
+    static const char *const opts[] = {"retain_patient_characteristics", "retain_modified_dates",
+                                       "clean_descriptors", "clean_structured_content",
+                                       "retain_device_identity"};
+    int *slots[] = {&r->retain_patient_characteristics, &r->retain_modified_dates,
+                    &r->clean_descriptors, &r->clean_structured_content,
+                    &r->retain_device_identity};
+    bool b;
+    if (!strcmp(k, "export_root"))
+        return copy_str(r->export_root, sizeof r->export_root, v);
+    if (!strcmp(k, "secret_file"))
+        return copy_str(r->secret_file, sizeof r->secret_file, v);
+    if (!strcmp(k, "profile"))
+        return rn_deid_profile_parse(v, &r->profile, NULL) ? -1 : 0;
+    if (!strcmp(k, "refuse_burned_in"))
+        return parse_bool(v, &r->refuse_burned_in);
+    for (size_t i = 0; i < sizeof opts / sizeof opts[0]; i++)
+        if (!strcmp(k, opts[i]))
+            return parse_bool(v, &b) ? -1 : (*slots[i] = b ? 1 : -1, 0);
+    if (!strcmp(k, "blank")) {
+        unsigned x, y, w, h;
+        char extra;
+        if (r->region_count >= RN_DEID_MAX_REGIONS ||
+            sscanf(v, "%u,%u,%u,%u%c", &x, &y, &w, &h, &extra) != 4 || !w || !h)
+            return -1;
+        r->regions[r->region_count++] = (RnDeidRegion){x, y, w, h};
+        return 0;
+    }
+    return -2;
+}
+
+static int security_key(RnNodeSecurityConfig *c, const char *k, const char *v, int lineno)
+{
+    if (!strcmp(k, "profile")) {
+        if (strcmp(v, "default") && strcmp(v, "production"))
+            return -1;
+        c->production = !strcmp(v, "production");
+        c->profile_line = lineno;
+        return 0;
+    }
+    if (!strcmp(k, "tls_cert"))
+        return copy_str(c->tls_cert, sizeof c->tls_cert, v);
+    if (!strcmp(k, "tls_key"))
+        return copy_str(c->tls_key, sizeof c->tls_key, v);
+    if (!strcmp(k, "tls_ca"))
+        return copy_str(c->tls_ca, sizeof c->tls_ca, v);
+    return -2;
+}
+
+/* profile = production (issue 9): what it requires, checked once the whole
+ * file is read; the message names the profile line (or the destination's). */
+static int check_production(const RnNodeConfig *cfg, const char *origin, RnError *err)
+{
+    const RnNodeSecurityConfig *s = &cfg->security;
+    const char *need = NULL;
+    if (!s->production)
+        need = NULL;
+    else if (!cfg->allowed_calling_ae_count)
+        need = "[access] allowed_calling_aes (unknown calling AE titles are refused)";
+    else if (!cfg->allowed_host_count)
+        need = "[access] allowed_hosts (unknown addresses are refused)";
+    else if (!s->tls_cert[0] || !s->tls_key[0])
+        need = "[security] tls_cert and tls_key (the DICOM listener speaks only TLS)";
+    else if (!s->tls_ca[0])
+        need = "[security] tls_ca (peers must authenticate with a certificate)";
+    if (need)
+        return rn_error_set(err, RN_ERR_PARSE, "%s:%d: profile = production needs %s", origin,
+                            s->profile_line, need);
+    for (int i = 0; i < cfg->destination_count; i++) {
+        const RnDestination *d = &cfg->destinations[i];
+        if (d->type != RN_DEST_DICOM)
+            continue;
+        if (s->production && !d->tls)
+            return rn_error_set(err, RN_ERR_PARSE,
+                                "%s:%d: profile = production (line %d) needs tls = yes for "
+                                "DICOM destination \"%s\"",
+                                origin, d->line, s->profile_line, d->name);
+        /* Any profile: a TLS destination's certificate is checked against tls_ca. */
+        if (d->tls && !s->tls_ca[0])
+            return rn_error_set(err, RN_ERR_PARSE,
+                                "%s:%d: destination \"%s\" has tls = yes but [security] tls_ca "
+                                "is empty (its certificate could not be checked)",
+                                origin, d->line, d->name);
+    }
+    return 0;
+}
+
 /* "YYYY-MM-DD" (end of that day, UTC) or seconds since the epoch. */
 static int parse_expiry(const char *v, int64_t *out)
 {
@@ -399,6 +555,63 @@ static int account_key(RnHttpAccount *a, const char *k, const char *v)
     }
     if (a->is_token && !strcmp(k, "expires"))
         return parse_expiry(v, &a->expires);
+    return -2;
+}
+
+/* A POSIX portable user or group name ([A-Za-z0-9._-], not starting with '-'), or empty. */
+static int copy_account_name(char *dst, size_t size, const char *v)
+{
+    if (*v == '-')
+        return -1;
+    for (const char *p = v; *p; p++)
+        if (!isalnum((unsigned char)*p) && *p != '.' && *p != '_' && *p != '-')
+            return -1;
+    return copy_str(dst, size, v);
+}
+
+/* A period: a number with an optional unit s, m, h or d (default d), e.g. "7d", "1.5h". */
+static int parse_period(const char *v, double *out)
+{
+    char buf[64];
+    if (copy_str(buf, sizeof buf, v) || !buf[0])
+        return -1;
+    size_t n = strlen(buf);
+    double unit = 86400;
+    static const char units[] = "smhd";
+    static const double secs[] = {1, 60, 3600, 86400};
+    const char *u = isalpha((unsigned char)buf[n - 1]) ? strchr(units, buf[n - 1]) : NULL;
+    if (isalpha((unsigned char)buf[n - 1]) && !u)
+        return -1;
+    if (u) {
+        unit = secs[u - units];
+        buf[n - 1] = '\0';
+    }
+    double x;
+    if (parse_double(trim(buf), 0, 36500.0 * 86400 / unit, &x))
+        return -1;
+    *out = x * unit;
+    return 0;
+}
+
+static int priors_key(RnPriorsConfig *p, const char *k, const char *v)
+{
+    long i;
+    bool b;
+    if (!strcmp(k, "fetch"))
+        return parse_bool(v, &b) ? -1 : (p->fetch = b, 0);
+    if (!strcmp(k, "source"))
+        return copy_str(p->source, sizeof p->source, v);
+    if (!strcmp(k, "host"))
+        return copy_str(p->host, sizeof p->host, v);
+    if (!strcmp(k, "port"))
+        return parse_int(v, 0, 65535, &i) ? -1 : (p->port = (int)i, 0);
+    if (!strcmp(k, "ae_title"))
+        return strlen(v) <= 16 ? copy_str(p->ae_title, sizeof p->ae_title, v) : -1;
+    if (!strcmp(k, "move_destination"))
+        return strlen(v) <= 16 ? copy_str(p->move_destination, sizeof p->move_destination, v)
+                               : -1;
+    if (!strcmp(k, "timeout"))
+        return parse_int(v, 1, 86400, &i) ? -1 : (p->timeout = (int)i, 0);
     return -2;
 }
 
@@ -460,10 +673,34 @@ static int node_key(RnNodeConfig *c, const char *k, const char *v)
             return -1;
         return 0;
     }
-    if (!strcmp(k, "retention_days"))
-        return parse_int(v, 0, 36500, &i) ? -1 : (c->retention_days = (int)i, 0);
+    if (!strcmp(k, "retention_days")) {
+        if (parse_double(v, 0, 36500, &d))
+            return -1;
+        c->retention_days = (int)d;
+        c->retention_seconds = d * 86400;
+        return 0;
+    }
+    if (!strcmp(k, "retention")) {
+        if (parse_period(v, &c->retention_seconds))
+            return -1;
+        c->retention_days = (int)(c->retention_seconds / 86400);
+        return 0;
+    }
     if (!strcmp(k, "keep_unrouted"))
         return parse_bool(v, &b) ? -1 : (c->keep_unrouted = b, 0);
+    if (!strcmp(k, "user"))
+        return copy_account_name(c->user, sizeof c->user, v);
+    if (!strcmp(k, "group"))
+        return copy_account_name(c->group, sizeof c->group, v);
+    if (!strcmp(k, "allow_root")) {
+        if (!strcmp(v, "warn"))
+            c->allow_root = RN_ALLOW_ROOT_WARN;
+        else if (!parse_bool(v, &b))
+            c->allow_root = b ? RN_ALLOW_ROOT_YES : RN_ALLOW_ROOT_NO;
+        else
+            return -1;
+        return 0;
+    }
     if (!strcmp(k, "log_level")) {
         if (strcmp(v, "debug") && strcmp(v, "info") && strcmp(v, "warn") && strcmp(v, "error"))
             return -1;
@@ -546,6 +783,12 @@ int rn_node_config_parse(const char *text, const char *origin, RnNodeConfig *cfg
                 sec = SEC_HTTP;
             } else if (!strcmp(name, "audit") && !arg) {
                 sec = SEC_AUDIT;
+            } else if (!strcmp(name, "priors") && !arg) {
+                sec = SEC_PRIORS;
+            } else if (!strcmp(name, "security") && !arg) {
+                sec = SEC_SECURITY;
+            } else if (!strcmp(name, "research") && !arg) {
+                sec = SEC_RESEARCH;
             } else if ((!strcmp(name, "user") || !strcmp(name, "token")) && arg && *arg) {
                 bool is_token = !strcmp(name, "token");
                 for (int i = 0; i < cfg->http.account_count; i++)
@@ -601,7 +844,7 @@ int rn_node_config_parse(const char *text, const char *origin, RnNodeConfig *cfg
             } else {
                 return rn_error_set(err, RN_ERR_PARSE,
                                     "%s:%d: unknown section [%s%s%s] (expected [node], [access], "
-                                    "[http], [audit], [route NAME], [destination NAME], "
+                                    "[http], [audit], [security], [research], [priors], [route NAME], [destination NAME], "
                                     "[user NAME], [token NAME])",
                                     origin, lineno, name, arg ? " " : "", arg ? arg : "");
             }
@@ -661,8 +904,17 @@ int rn_node_config_parse(const char *text, const char *origin, RnNodeConfig *cfg
         case SEC_AUDIT:
             rc = audit_key(&cfg->audit, key, val);
             break;
+        case SEC_SECURITY:
+            rc = security_key(&cfg->security, key, val, lineno);
+            break;
+        case SEC_RESEARCH:
+            rc = research_key(&cfg->research, key, val);
+            break;
         case SEC_ACCOUNT:
             rc = account_key(account, key, val);
+            break;
+        case SEC_PRIORS:
+            rc = priors_key(&cfg->priors, key, val);
             break;
         }
         if (rc == -2)
@@ -674,7 +926,7 @@ int rn_node_config_parse(const char *text, const char *origin, RnNodeConfig *cfg
                                 "%s:%d: invalid %s (expected %s; `radnode passwd` prints one)",
                                 origin, lineno, key,
                                 account->is_token ? "sha256$<64 hex digits>"
-                                                  : "scrypt$N$r$p$<salt hex>$<64 hex digits>");
+                                                  : "$argon2id$v=19$m=KiB,t=N,p=1$salt$hash");
         if (rc)
             return rn_error_set(err, RN_ERR_PARSE, "%s:%d: invalid value \"%s\" for %s", origin,
                                 lineno, val, key);
@@ -694,6 +946,18 @@ int rn_node_config_parse(const char *text, const char *origin, RnNodeConfig *cfg
     if (cfg->audit.transport == RN_AUDIT_TRANSPORT_TLS && !cfg->audit.ca_file[0])
         return rn_error_set(err, RN_ERR_PARSE, "%s: [audit] transport = tls needs ca_file",
                             origin);
+    if (!cfg->security.tls_cert[0] != !cfg->security.tls_key[0])
+        return rn_error_set(err, RN_ERR_PARSE, "%s: [security] needs both tls_cert and tls_key",
+                            origin);
+    /* The export root must be a plain absolute path: no ".." to climb out of it. */
+    const char *er = cfg->research.export_root;
+    if (er[0] && (er[0] != '/' || has_dotdot(er)))
+        return rn_error_set(err, RN_ERR_PARSE,
+                            "%s: [research] export_root must be an absolute path without \"..\"",
+                            origin);
+    if (er[0] && !cfg->research.secret_file[0])
+        return rn_error_set(err, RN_ERR_PARSE, "%s: [research] export_root needs secret_file",
+                            origin);
     for (int i = 0; i < cfg->route_count; i++)
         if (!cfg->routes[i].analyzer[0])
             return rn_error_set(err, RN_ERR_PARSE, "%s: route \"%s\" names no analyzer", origin,
@@ -707,7 +971,23 @@ int rn_node_config_parse(const char *text, const char *origin, RnNodeConfig *cfg
             return rn_error_set(err, RN_ERR_PARSE, "%s: DICOM destination \"%s\" needs ae_title",
                                 origin, d->name);
     }
-    return 0;
+    const RnPriorsConfig *pr = &cfg->priors;
+    if (pr->fetch && pr->source[0]) {
+        const RnDestination *pd = NULL;
+        for (int i = 0; i < cfg->destination_count; i++)
+            if (!strcmp(cfg->destinations[i].name, pr->source))
+                pd = &cfg->destinations[i];
+        if (!pd || pd->type != RN_DEST_DICOM)
+            return rn_error_set(err, RN_ERR_PARSE,
+                                "%s: [priors] source \"%s\" is not a [destination] of type dicom",
+                                origin, pr->source);
+    } else if (pr->fetch && (!pr->host[0] || !pr->port || !pr->ae_title[0])) {
+        return rn_error_set(err, RN_ERR_PARSE,
+                            "%s: [priors] fetch = yes needs source (a DICOM destination) or "
+                            "host, port and ae_title of the PACS",
+                            origin);
+    }
+    return check_production(cfg, origin, err);
 }
 
 int rn_node_config_load(const char *path, RnNodeConfig *cfg, RnError *err)

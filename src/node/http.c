@@ -19,6 +19,7 @@
  *   POST /api/jobs/{id}/retry    re-queue a dead or failed job   operator
  *   GET  /api/exports            export jobs by destination      viewer
  *   GET  /api/config             effective configuration, secrets redacted   operator
+ *   POST /api/research-exports   de-identified research export, query in the body   operator
  *
  * Every error is {"error": {"status", "code", "message"}}. Request bodies are
  * bounded (`max_body_kb`, 413 beyond), paths are checked character by
@@ -148,6 +149,7 @@ int http_path_parse(const char *url, HttpPath *p)
         {"/api/dead-letters", ROUTE_DEAD_LETTERS, "GET", RN_ROLE_VIEWER},
         {"/api/exports", ROUTE_EXPORTS, "GET", RN_ROLE_VIEWER},
         {"/api/config", ROUTE_CONFIG, "GET", RN_ROLE_OPERATOR},
+        {"/api/research-exports", ROUTE_RESEARCH_EXPORTS, "POST", RN_ROLE_OPERATOR},
     };
     for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
         if (!strcmp(path, fixed[i].path)) {
@@ -301,6 +303,9 @@ void http_handle(NodeHttp *h, const HttpRequest *rq, HttpReply *out)
         break;
     case ROUTE_CONFIG:
         http_api_config(h, rq, &who, out);
+        break;
+    case ROUTE_RESEARCH_EXPORTS:
+        http_api_research_export(h, rq, &who, out);
         break;
     case ROUTE_NONE:
         break;
@@ -466,7 +471,7 @@ static void http_destroy(NodeHttp *h)
         return;
     if (h->daemon)
         MHD_stop_daemon(h->daemon);
-    rn_audit_trail_destroy(h->audit);
+    /* h->audit is the node's (borrowed): serve.c destroys it. */
     if (h->tls_key_pem) {
         OPENSSL_cleanse(h->tls_key_pem, strlen(h->tls_key_pem));
         free(h->tls_key_pem);
@@ -476,29 +481,14 @@ static void http_destroy(NodeHttp *h)
     free(h);
 }
 
+/* The audit trail is the node's (audit_dicom.c, created before the API
+ * starts); the API records its events into it. */
 static int open_audit(NodeHttp *h, RnError *err)
 {
-    const RnNodeConfig *cfg = &h->node->cfg;
-    char path[512];
-    if (cfg->audit.log_path[0])
-        snprintf(path, sizeof path, "%s", cfg->audit.log_path);
-    else
-        snprintf(path, sizeof path, "%s/audit.log", cfg->data_dir);
-    RnAuditConfig ac = {
-        .log_path = path,
-        .transport = (RnAuditTransport)cfg->audit.transport,
-        .host = cfg->audit.host[0] ? cfg->audit.host : NULL,
-        .port = (unsigned)cfg->audit.port,
-        .ca_file = cfg->audit.ca_file[0] ? cfg->audit.ca_file : NULL,
-        .cert_file = cfg->audit.cert_file[0] ? cfg->audit.cert_file : NULL,
-        .key_file = cfg->audit.key_file[0] ? cfg->audit.key_file : NULL,
-        .source_id = cfg->ae_title,
-        .site_id = cfg->audit.site_id[0] ? cfg->audit.site_id : NULL,
-    };
-    if (rn_mkdirs(cfg->data_dir, err))
-        return err ? err->code : RN_ERR_IO;
-    h->audit = rn_audit_trail_create(&ac, err);
-    return h->audit ? 0 : (err ? err->code : RN_ERR_IO);
+    h->audit = h->node->audit;
+    if (!h->audit)
+        return rn_error_set(err, RN_ERR_INVALID, "the node has no audit trail");
+    return 0;
 }
 
 static int load_tls(NodeHttp *h, RnError *err)
@@ -600,8 +590,7 @@ void node_http_stop(Node *n)
 
 RnAuditTrail *node_http_audit_trail(Node *n)
 {
-    NodeHttp *h = n ? api_of(n) : NULL;
-    return h ? h->audit : NULL;
+    return n ? n->audit : NULL;
 }
 
 const char *node_http_scheme(Node *n)

@@ -16,6 +16,8 @@
  * Instances Accessed), naming the user and the studies or patient.
  */
 #include "node/http_internal.h"
+#include "node/http_hooks.h"
+#include "radnode/research.h"
 
 #include <ctype.h>
 #include <sqlite3.h>
@@ -852,6 +854,7 @@ void http_api_config(NodeHttp *h, const HttpRequest *rq, const HttpPrincipal *wh
                                     : c->duplicates == RN_DUP_KEEP_FIRST ? "keep_first"
                                                                          : "reject"));
     json_object_set_new(node, "retention_days", json_integer(c->retention_days));
+    json_object_set_new(node, "retention_seconds", json_real(c->retention_seconds));
     json_object_set_new(node, "keep_unrouted", json_boolean(c->keep_unrouted));
     json_object_set_new(node, "log_level", json_string(c->log_level));
     json_object_set_new(o, "node", node);
@@ -887,6 +890,14 @@ void http_api_config(NodeHttp *h, const HttpRequest *rq, const HttpPrincipal *wh
     json_object_set_new(audit, "key_file", json_string(c->audit.key_file[0] ? "<redacted>" : ""));
     json_object_set_new(audit, "site_id", json_string(c->audit.site_id));
     json_object_set_new(o, "audit", audit);
+    static const char *const deid_profiles[] = {"basic", "research", "teaching"};
+    unsigned rp = (unsigned)c->research.profile;
+    json_object_set_new(
+        o, "research",
+        json_pack("{s:s, s:s, s:s, s:i, s:b}", "export_root", c->research.export_root,
+                  "secret_file", c->research.secret_file[0] ? "<redacted>" : "", "profile",
+                  rp < 3 ? deid_profiles[rp] : "?", "blank_regions", c->research.region_count,
+                  "refuse_burned_in", c->research.refuse_burned_in));
     /* Accounts as the API enforces them now (the file may have been re-read). */
     json_t *accounts = json_array();
     pthread_mutex_lock(&h->lock);
@@ -951,4 +962,66 @@ void http_api_config(NodeHttp *h, const HttpRequest *rq, const HttpPrincipal *wh
                        .alert_object = "/api/config"};
     http_audit(h, rq, who->user, &ev);
     http_reply_json(out, 200, o);
+}
+
+/* ---- Research export ------------------------------------------------------------------------ */
+
+/* The query's keys are in the JSON body (a patient ID never goes into a URL).
+ * The export runs in this request's thread: it is meant for the selections a
+ * research protocol names, not for bulk copies of the store. */
+void http_api_research_export(NodeHttp *h, const HttpRequest *rq, const HttpPrincipal *who,
+                              HttpReply *out)
+{
+    json_error_t jerr;
+    json_t *body = json_loadb(rq->body ? rq->body : "", rq->body_len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!json_is_object(body)) {
+        json_decref(body);
+        http_reply_error(out, 400, "bad_json", "the body must be a JSON object: %s", jerr.text);
+        return;
+    }
+    static const char *known[] = {"name",     "patient_id", "modality", "date_from",
+                                  "date_to",  "accession",  "analyzer", "study_uid"};
+    const char *vals[sizeof known / sizeof known[0]] = {0};
+    const char *key;
+    json_t *v;
+    json_object_foreach(body, key, v)
+    {
+        size_t i = 0;
+        while (i < sizeof known / sizeof known[0] && strcmp(key, known[i]))
+            i++;
+        if (i == sizeof known / sizeof known[0] || !json_is_string(v)) {
+            http_reply_error(out, 400, "bad_request",
+                             i == sizeof known / sizeof known[0] ? "unknown key \"%.64s\""
+                                                                 : "\"%.64s\" must be a string",
+                             key);
+            json_decref(body);
+            return;
+        }
+        vals[i] = json_string_value(v);
+    }
+    RnResearchQuery q = {.patient_id = vals[1], .modality = vals[2], .date_from = vals[3],
+                         .date_to = vals[4], .accession = vals[5], .analyzer = vals[6],
+                         .study_uid = vals[7]};
+    RnResearchSummary sum;
+    RnError err = {0};
+    int rc = rn_research_export(&h->node->cfg, vals[0], &q, node_http_audit_trail(h->node),
+                                who->user, rq->client, &sum, &err);
+    json_decref(body);
+    if (rc) {
+        unsigned status = rc == RN_ERR_INVALID ? 400 : rc == RN_ERR_NOT_FOUND ? 404
+                          : rc == RN_ERR_UNSUPPORTED ? 409 : 500;
+        if (status == 500)
+            rn_errorlog("http: research export failed: %s", err.message);
+        http_reply_error(out, status,
+                         status == 400   ? "bad_request"
+                         : status == 404 ? "no_match"
+                         : status == 409 ? "disabled"
+                                         : "export_failed",
+                         "%s", err.message);
+        return;
+    }
+    json_t *o = json_pack("{s:s, s:i, s:i, s:i, s:i}", "path", sum.path, "studies",
+                          (int)sum.studies, "instances", (int)sum.instances, "results",
+                          (int)sum.results, "left_out", (int)sum.left_out);
+    http_reply_json(out, 201, o);
 }

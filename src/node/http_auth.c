@@ -1,18 +1,24 @@
 /*
  * Who may use the operator HTTP API (issue 9, "HTTP access"):
  *
- *  - Users with passwords, stored only as scrypt hashes (RFC 7914 through
- *    OpenSSL's EVP_PBE_scrypt, a random 16-byte salt per user). They send
- *    HTTP Basic credentials (RFC 7617), once to POST /api/login for a session
- *    token, or on every request.
+ *  - Users with passwords, stored only as Argon2id hashes (RFC 9106 through
+ *    libsodium's crypto_pwhash_str, a random 16-byte salt per user, the PHC
+ *    string form). Hashes in the older scrypt form (RFC 7914 through
+ *    OpenSSL's EVP_PBE_scrypt) still verify, and the node names each such
+ *    account in a warning at start. Users send HTTP Basic credentials
+ *    (RFC 7617), once to POST /api/login for a session token, or on every
+ *    request.
  *  - Sessions: 32 random bytes ("rns_" + hex) sent as a Bearer token
- *    (RFC 6750); only their SHA-256 is kept, in memory, and they expire after
- *    `session_ttl` seconds (and with the node).
+ *    (RFC 6750); only their SHA-256 is kept, with the user and the expiry,
+ *    in memory and in <data_dir>/http-sessions (mode 0600, rewritten
+ *    atomically at each login and logout), so they survive a restart; they
+ *    expire after `session_ttl` seconds.
  *  - API tokens for services: "rnt_" + 64 hex digits, configured as their
  *    SHA-256, with an optional expiry date; removing one from the file
  *    revokes it within a second (the file is re-read when it changes).
- *  - Every comparison of secrets is constant-time (CRYPTO_memcmp); an unknown
- *    user costs the same scrypt work as a known one.
+ *  - Every comparison of secrets is constant-time (CRYPTO_memcmp, and
+ *    libsodium's own in crypto_pwhash_str_verify); an unknown user costs the
+ *    same password-hash work as a known one.
  *  - Brute force: after `backoff_after` failures from one address or for one
  *    user, each further attempt must wait twice as long as the one before
  *    (up to `backoff_max`); attempts during the wait are answered 429 without
@@ -26,12 +32,16 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #define SALT_BYTES 16
 #define HASH_BYTES 32
@@ -120,6 +130,66 @@ static int scrypt_parse(const char *s, ScryptHash *h)
     return 0;
 }
 
+/* Length of an unpadded standard base64 run (the PHC string alphabet) at s,
+ * -1 if it holds another character before the end or the next '$'. */
+static long b64_run(const char *s, const char **end)
+{
+    const char *p = s;
+    while (*p && *p != '$') {
+        unsigned char c = (unsigned char)*p;
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+              c == '+' || c == '/'))
+            return -1;
+        p++;
+    }
+    *end = p;
+    return p - s;
+}
+
+/* 1 to 8 decimal digits (no sign, no space) at *s. */
+static int digits(const char **s, unsigned long *out)
+{
+    const char *p = *s;
+    unsigned long v = 0;
+    while (*p >= '0' && *p <= '9' && p - *s < 9)
+        v = v * 10 + (unsigned long)(*p++ - '0');
+    if (p == *s || p - *s > 8)
+        return -1;
+    *s = p;
+    *out = v;
+    return 0;
+}
+
+/* "$argon2id$v=19$m=<KiB>,t=<passes>,p=<lanes>$<salt b64>$<hash b64>" with the
+ * cost bounded, so a configured hash cannot make each login allocate more than
+ * RN_HTTP_ARGON2_MEM_KIB_MAX or run for minutes; libsodium then parses it again. */
+static int argon2_parse(const char *s, unsigned *ops, unsigned *mem_kib)
+{
+    static const char head[] = "$argon2id$v=19$m=";
+    if (strncmp(s, head, sizeof head - 1) || strlen(s) >= crypto_pwhash_STRBYTES)
+        return -1;
+    const char *c = s + sizeof head - 1;
+    unsigned long m, t, p;
+    if (digits(&c, &m) || strncmp(c, ",t=", 3) || (c += 3, digits(&c, &t)) ||
+        strncmp(c, ",p=", 3) || (c += 3, digits(&c, &p)) || *c != '$')
+        return -1;
+    /* Lanes are computed one after the other by libsodium: m and t set the cost.
+     * RFC 9106 3.1: at least 8 KiB per lane. */
+    if (m > RN_HTTP_ARGON2_MEM_KIB_MAX || t < 1 || t > RN_HTTP_ARGON2_OPS_MAX || p < 1 || p > 16 ||
+        m < 8 * p)
+        return -1;
+    const char *salt = c + 1, *end;
+    long sl = b64_run(salt, &end);
+    if (sl < 11 || sl > 86 || *end != '$') /* 8..64 bytes of salt */
+        return -1;
+    long hl = b64_run(end + 1, &end);
+    if (hl < 22 || hl > 86 || *end) /* 16..64 bytes of hash */
+        return -1;
+    *ops = (unsigned)t;
+    *mem_kib = (unsigned)m;
+    return 0;
+}
+
 bool rn_http_secret_hash_valid(const char *hash, bool is_token)
 {
     if (is_token) {
@@ -128,7 +198,27 @@ bool rn_http_secret_hash_valid(const char *hash, bool is_token)
                from_hex(hash + 7, 64, d) == 0;
     }
     ScryptHash h;
-    return scrypt_parse(hash, &h) == 0;
+    unsigned ops, mem;
+    return argon2_parse(hash, &ops, &mem) == 0 || scrypt_parse(hash, &h) == 0;
+}
+
+bool rn_http_password_hash_is_legacy(const char *hash)
+{
+    ScryptHash h;
+    return hash && scrypt_parse(hash, &h) == 0;
+}
+
+static pthread_once_t sodium_once = PTHREAD_ONCE_INIT;
+static int sodium_status = -1;
+
+static void sodium_start(void) { sodium_status = sodium_init() < 0 ? -1 : 0; }
+
+/* libsodium must be initialised once before use (sodium_init itself is
+ * thread-safe; pthread_once keeps its result). */
+static int sodium_ready(void)
+{
+    pthread_once(&sodium_once, sodium_start);
+    return sodium_status;
 }
 
 static int scrypt_derive(const char *password, const ScryptHash *h, unsigned char *out)
@@ -140,24 +230,26 @@ static int scrypt_derive(const char *password, const ScryptHash *h, unsigned cha
                : -1;
 }
 
-int rn_http_password_hash(const char *password, uint64_t n, char *out, size_t size, RnError *err)
+int rn_http_password_hash(const char *password, unsigned ops, unsigned mem_kib, char *out,
+                          size_t size, RnError *err)
 {
-    ScryptHash h = {.n = n ? n : RN_HTTP_SCRYPT_N_DEFAULT, .r = 8, .p = 1, .salt_len = SALT_BYTES};
-    if (h.n < 1024 || h.n > (1u << 20) || (h.n & (h.n - 1)))
-        return rn_error_set(err, RN_ERR_INVALID, "scrypt N must be a power of two, 1024..1048576");
+    if (!ops)
+        ops = RN_HTTP_ARGON2_OPS_DEFAULT;
+    if (!mem_kib)
+        mem_kib = RN_HTTP_ARGON2_MEM_KIB_DEFAULT;
+    if (ops > RN_HTTP_ARGON2_OPS_MAX || mem_kib < 8 || mem_kib > RN_HTTP_ARGON2_MEM_KIB_MAX)
+        return rn_error_set(err, RN_ERR_INVALID,
+                            "Argon2id cost out of range (passes 1..%d, memory 8 KiB..%u MiB)",
+                            RN_HTTP_ARGON2_OPS_MAX, RN_HTTP_ARGON2_MEM_KIB_MAX >> 10);
     if (!password || !*password)
         return rn_error_set(err, RN_ERR_INVALID, "empty password");
-    if (RAND_bytes(h.salt, SALT_BYTES) != 1)
-        return rn_error_set(err, RN_ERR_IO, "no random bytes for the salt");
-    unsigned char dk[HASH_BYTES];
-    if (scrypt_derive(password, &h, dk))
-        return rn_error_set(err, RN_ERR_NOMEM, "scrypt failed (memory?)");
-    char salt_hex[2 * SALT_BYTES + 1], hash_hex[2 * HASH_BYTES + 1];
-    to_hex(h.salt, SALT_BYTES, salt_hex);
-    to_hex(dk, HASH_BYTES, hash_hex);
-    OPENSSL_cleanse(dk, sizeof dk);
-    int w = snprintf(out, size, "scrypt$%llu$%llu$%llu$%s$%s", (unsigned long long)h.n,
-                     (unsigned long long)h.r, (unsigned long long)h.p, salt_hex, hash_hex);
+    if (sodium_ready())
+        return rn_error_set(err, RN_ERR_IO, "libsodium could not be initialised");
+    char str[crypto_pwhash_STRBYTES];
+    if (crypto_pwhash_str_alg(str, password, strlen(password), ops, (size_t)mem_kib << 10,
+                              crypto_pwhash_ALG_ARGON2ID13) != 0)
+        return rn_error_set(err, RN_ERR_NOMEM, "Argon2id failed (out of memory?)");
+    int w = snprintf(out, size, "%s", str);
     if (w < 0 || (size_t)w >= size)
         return rn_error_set(err, RN_ERR_LIMIT, "hash buffer too small");
     return 0;
@@ -165,8 +257,18 @@ int rn_http_password_hash(const char *password, uint64_t n, char *out, size_t si
 
 bool rn_http_password_verify(const char *password, const char *hash)
 {
+    if (!password || !hash)
+        return false;
+    unsigned ops, mem;
+    if (argon2_parse(hash, &ops, &mem) == 0) {
+        /* libsodium takes a char[crypto_pwhash_STRBYTES]: give it exactly that. */
+        char str[crypto_pwhash_STRBYTES] = {0};
+        memcpy(str, hash, strlen(hash)); /* shorter than STRBYTES (argon2_parse) */
+        return sodium_ready() == 0 &&
+               crypto_pwhash_str_verify(str, password, strlen(password)) == 0;
+    }
     ScryptHash h;
-    if (!password || !hash || scrypt_parse(hash, &h))
+    if (scrypt_parse(hash, &h))
         return false;
     unsigned char dk[HASH_BYTES];
     if (scrypt_derive(password, &h, dk))
@@ -209,6 +311,108 @@ int rn_http_token_create(char *token, size_t token_size, char *hash, size_t hash
     return 0;
 }
 
+/* ---- Sessions on disk ------------------------------------------------------------------ */
+
+/* The file holds one line per session: "<SHA-256 hex of the token> <expiry,
+ * unix seconds> <user>"; never the token itself. The role is not kept: it is
+ * the account's when the file is read, and a session whose account is gone is
+ * dropped. Called with h->lock held (or before the server runs). */
+static void sessions_save(NodeHttp *h)
+{
+    if (!h->sessions_path[0])
+        return;
+    size_t cap = 64 + (size_t)HTTP_MAX_SESSIONS * (64 + 24 + 64 + 4), len = 0;
+    char *text = rn_malloc(cap);
+    if (!text) {
+        rn_errorlog("http: sessions not saved: out of memory");
+        return;
+    }
+    len += (size_t)snprintf(text, cap, "# radnode sessions: sha256(token) expiry user\n");
+    double now = http_wall_now();
+    for (int i = 0; i < HTTP_MAX_SESSIONS; i++) {
+        const HttpSession *s = &h->sessions[i];
+        if (!s->used || s->expires <= now)
+            continue;
+        char hex[65];
+        to_hex(s->digest, 32, hex);
+        len += (size_t)snprintf(text + len, cap - len, "%s %.3f %s\n", hex, s->expires, s->user);
+    }
+    char tmp[600];
+    snprintf(tmp, sizeof tmp, "%s.tmp", h->sessions_path);
+    /* 0600 whatever the umask; written whole, then renamed over the old file. */
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+    bool ok = fd >= 0 && fchmod(fd, 0600) == 0 && write(fd, text, len) == (ssize_t)len &&
+              fsync(fd) == 0;
+    int e = errno;
+    if (fd >= 0 && close(fd) != 0)
+        ok = false;
+    if (ok && rename(tmp, h->sessions_path) != 0) {
+        e = errno;
+        ok = false;
+    }
+    if (!ok) {
+        unlink(tmp);
+        rn_errorlog("http: sessions not saved to %s: %s", h->sessions_path, strerror(e));
+    }
+    free(text);
+}
+
+static const RnHttpAccount *user_account(const NodeHttp *h, const char *user)
+{
+    for (int a = 0; a < h->account_count; a++)
+        if (!h->accounts[a].is_token && !strcmp(h->accounts[a].name, user))
+            return &h->accounts[a];
+    return NULL;
+}
+
+/* Reads the file written by sessions_save. Malformed lines are skipped with a
+ * warning (the file is the node's own, but every byte read is checked). */
+static void sessions_load(NodeHttp *h)
+{
+    size_t len = 0;
+    RnError err = {0};
+    uint8_t *data = rn_file_read_all(h->sessions_path, 1 << 20, &len, &err);
+    if (!data) {
+        if (access(h->sessions_path, F_OK) == 0)
+            rn_errorlog("http: sessions not restored: %s", err.message);
+        return;
+    }
+    char *text = (char *)data;
+    int n = 0, bad = 0, gone = 0;
+    char *save = NULL;
+    for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        if (line[0] == '#')
+            continue;
+        unsigned char d[32];
+        char *sp = strchr(line, ' ');
+        char *end = NULL;
+        double expires = sp ? strtod(sp + 1, &end) : 0;
+        const char *user = end && *end == ' ' ? end + 1 : NULL;
+        if (!sp || sp - line != 64 || from_hex(line, 64, d) || !user || !*user ||
+            strlen(user) >= sizeof h->sessions[0].user || !(expires > 0) ||
+            n >= HTTP_MAX_SESSIONS) {
+            bad++;
+            continue;
+        }
+        const RnHttpAccount *acc = user_account(h, user);
+        if (!acc) {
+            gone++;
+            continue;
+        }
+        HttpSession *s = &h->sessions[n++];
+        memcpy(s->digest, d, 32);
+        snprintf(s->user, sizeof s->user, "%s", user);
+        s->role = acc->role;
+        s->expires = expires; /* an expired one stays, to be refused as expired */
+        s->used = true;
+    }
+    free(data);
+    if (bad)
+        rn_warn("http: %d malformed lines in %s skipped", bad, h->sessions_path);
+    rn_info("http: %d sessions restored from %s (%d of removed accounts dropped)", n,
+            h->sessions_path, gone);
+}
+
 /* ---- Accounts (re-read when the configuration file changes) ------------------------- */
 
 void http_accounts_init(NodeHttp *h)
@@ -216,10 +420,20 @@ void http_accounts_init(NodeHttp *h)
     const RnHttpConfig *c = &h->node->cfg.http;
     memcpy(h->accounts, c->accounts, sizeof h->accounts);
     h->account_count = c->account_count;
+    for (int i = 0; i < h->account_count; i++)
+        if (!h->accounts[i].is_token && rn_http_password_hash_is_legacy(h->accounts[i].secret_hash))
+            rn_warn("http: user \"%s\" has a legacy scrypt password hash; make an Argon2id one "
+                    "with `radnode passwd %s` and replace its password_hash",
+                    h->accounts[i].name, h->accounts[i].name);
     struct stat st;
     if (h->node->cfg.path[0] && stat(h->node->cfg.path, &st) == 0)
         h->config_mtime = st.st_mtim;
     h->config_checked = rn_time_now();
+    if (!h->sessions_path[0] && h->node->store)
+        snprintf(h->sessions_path, sizeof h->sessions_path, "%s/http-sessions",
+                 rn_store_root(h->node->store));
+    if (h->sessions_path[0])
+        sessions_load(h);
 }
 
 /* Called with h->lock held. */
@@ -258,6 +472,7 @@ static void accounts_refresh(NodeHttp *h)
             if (!keep)
                 memset(s, 0, sizeof *s);
         }
+        sessions_save(h);
         rn_info("http: %d accounts reloaded from %s", h->account_count, path);
     }
     h->config_mtime = st.st_mtim;
@@ -452,18 +667,26 @@ static int auth_basic(NodeHttp *h, const HttpRequest *rq, const char *b64, HttpP
         pthread_mutex_unlock(&h->lock);
         return rc;
     }
-    char hash[256] = "";
+    char hash[256] = "", dummy[256] = "";
     RnHttpRole role = RN_ROLE_NONE;
     for (int i = 0; i < h->account_count; i++)
-        if (!h->accounts[i].is_token && !strcmp(h->accounts[i].name, user)) {
-            snprintf(hash, sizeof hash, "%s", h->accounts[i].secret_hash);
-            role = h->accounts[i].role;
+        if (!h->accounts[i].is_token) {
+            if (!strcmp(h->accounts[i].name, user)) {
+                snprintf(hash, sizeof hash, "%s", h->accounts[i].secret_hash);
+                role = h->accounts[i].role;
+            } else if (!dummy[0]) {
+                snprintf(dummy, sizeof dummy, "%s", h->accounts[i].secret_hash);
+            }
         }
     pthread_mutex_unlock(&h->lock);
-    /* An unknown user costs the same scrypt work (no user enumeration by timing). */
-    static const char dummy[] = "scrypt$16384$8$1$00000000000000000000000000000000$"
-                                "0000000000000000000000000000000000000000000000000000000000000000";
-    bool ok = rn_http_password_verify(password, hash[0] ? hash : dummy) && hash[0];
+    /* An unknown user costs the same work as a known one (no user enumeration
+     * by timing): the password is checked against another account's hash, of
+     * the same cost when the accounts share one, and the result thrown away. */
+    static const char fallback[] =
+        "$argon2id$v=19$m=65536,t=2,p=1$AAAAAAAAAAAAAAAAAAAAAA$"
+        "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+    bool ok = rn_http_password_verify(password, hash[0] ? hash : dummy[0] ? dummy : fallback) &&
+              hash[0];
     OPENSSL_cleanse(colon + 1, strlen(colon + 1));
     pthread_mutex_lock(&h->lock);
     if (!ok) {
@@ -611,6 +834,7 @@ void http_login(NodeHttp *h, const HttpRequest *rq, const HttpPrincipal *who, Ht
     slot->expires = now + ttl;
     slot->used = true;
     h->logins++;
+    sessions_save(h);
     pthread_mutex_unlock(&h->lock);
     rn_info("http: %s logged in from %s (%s)", who->user, rq->client, rn_http_role_name(who->role));
     audit_auth(h, rq, who->user, true, RN_AUDIT_SUCCESS, NULL);
@@ -634,6 +858,7 @@ void http_logout(NodeHttp *h, const HttpRequest *rq, const HttpPrincipal *who, H
     for (int i = 0; i < HTTP_MAX_SESSIONS; i++)
         if (h->sessions[i].used && !CRYPTO_memcmp(h->sessions[i].digest, who->session_digest, 32))
             memset(&h->sessions[i], 0, sizeof h->sessions[i]);
+    sessions_save(h);
     pthread_mutex_unlock(&h->lock);
     audit_auth(h, rq, who->user, false, RN_AUDIT_SUCCESS, NULL);
     json_t *o = json_object();

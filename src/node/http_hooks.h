@@ -9,10 +9,10 @@
 #include "node/node_internal.h"
 #include "radnode/audit.h"
 
-/* The PS3.15 A.5 audit trail the API writes (logins, refusals, config views,
- * retries). serve.c should record its own events (application start/stop,
- * instances transferred, refused associations) through this trail rather
- * than open a second writer on the same log. NULL when the API is off. */
+/* The node's PS3.15 A.5 audit trail (Node.audit, owned by serve.c through
+ * audit_dicom.c; the API borrows it for logins, refusals, config views and
+ * retries). Kept for callers written before the node owned it; the same as
+ * n->audit, also when the API is off. */
 RnAuditTrail *node_http_audit_trail(Node *n);
 
 /* "https" when the API runs with TLS, else "http" (for the start-up line). */

@@ -50,8 +50,9 @@ typedef struct NodeHttp {
     Node *node;
     struct MHD_Daemon *daemon;
     char *tls_cert_pem, *tls_key_pem; /* must outlive the daemon */
-    RnAuditTrail *audit;
+    RnAuditTrail *audit; /* the node's (Node.audit), borrowed */
     char db_path[512];
+    char sessions_path[512]; /* the sessions' digests on disk; "" = in memory only */
     pthread_mutex_t lock; /* guards everything below */
     RnHttpAccount accounts[RN_NODE_MAX_ACCOUNTS];
     int account_count;
@@ -115,6 +116,7 @@ typedef enum HttpRoute {
     ROUTE_DEAD_LETTERS,
     ROUTE_EXPORTS,
     ROUTE_CONFIG,
+    ROUTE_RESEARCH_EXPORTS,
 } HttpRoute;
 
 typedef struct HttpPath {
@@ -136,9 +138,11 @@ void http_reply_error(HttpReply *out, unsigned status, const char *code, const c
 void http_reply_json(HttpReply *out, unsigned status, json_t *o); /* steals o */
 
 /* ---- Authentication (http_auth.c) ------------------------------------------- */
-/* Reads the accounts of cfg into h (at start) and re-reads the config file
- * when it changed (at most once a second), so a removed user or token stops
- * working without a restart. */
+/* Reads the accounts of cfg into h (at start; a warning names each account
+ * whose password hash is in the legacy scrypt form), loads the sessions kept
+ * in sessions_path (set from the store's folder unless already set), and
+ * re-reads the config file when it changed (at most once a second), so a
+ * removed user or token stops working without a restart. */
 void http_accounts_init(NodeHttp *h);
 /* Authenticates the request. 0 = *who filled; otherwise the reply is set
  * (401, or 429 while the address or user is backing off). */
@@ -169,6 +173,9 @@ void http_api_job_retry(NodeHttp *h, const HttpRequest *rq, const HttpPrincipal 
                         HttpReply *out);
 void http_api_exports(NodeHttp *h, const HttpRequest *rq, HttpReply *out);
 void http_api_config(NodeHttp *h, const HttpRequest *rq, const HttpPrincipal *who, HttpReply *out);
+/* POST /api/research-exports (research.c does the work). */
+void http_api_research_export(NodeHttp *h, const HttpRequest *rq, const HttpPrincipal *who,
+                              HttpReply *out);
 
 /* ---- Metrics (http_metrics.c) ------------------------------------------------ */
 extern const double http_duration_bounds[HTTP_DURATION_BUCKETS]; /* seconds, "le" labels */

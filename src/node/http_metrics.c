@@ -87,6 +87,24 @@ static void queue_metrics(NodeHttp *h, RnBuf *b)
         metric(b, "radnode_studies", "gauge", "Studies in the index.",
                (double)sqlite3_column_int64(st, 0));
     sqlite3_finalize(st);
+    st = NULL;
+    /* Retention (retention.c): one retention_log row per study whose inputs were deleted. */
+    if (sqlite3_prepare_v2(db,
+                           "SELECT COUNT(*), COALESCE(SUM(instances),0), COALESCE(SUM(bytes),0) "
+                           "FROM retention_log",
+                           -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW) {
+        metric(b, "radnode_retention_studies_deleted_total", "counter",
+               "Studies whose input instances the retention policy deleted.",
+               (double)sqlite3_column_int64(st, 0));
+        metric(b, "radnode_retention_instances_deleted_total", "counter",
+               "Input instances deleted by the retention policy.",
+               (double)sqlite3_column_int64(st, 1));
+        metric(b, "radnode_retention_bytes_deleted_total", "counter",
+               "Bytes of input instances deleted by the retention policy.",
+               (double)sqlite3_column_int64(st, 2));
+    }
+    sqlite3_finalize(st);
 
     head(b, "radnode_jobs", "gauge", "Jobs in the persistent queue by kind and state.");
     /* Every state of the usual kinds appears, so a dashboard sees 0, not a gap. */

@@ -17,7 +17,9 @@
  * destinations (guarded by Node.cfg_lock).
  */
 #include "node/http_hooks.h"
+#include "node/node_audit.h"
 #include "node/node_internal.h"
+#include "node/privdrop.h"
 
 #if defined(__SANITIZE_ADDRESS__)
 #define RN_ASAN_BUILD 1
@@ -56,6 +58,7 @@ typedef struct Incoming {
     char sop_class[RN_UID_MAX + 1];
     char ts[RN_UID_MAX + 1];
     bool failed;
+    void *assoc; /* the association's audit state (audit_dicom.c) */
 } Incoming;
 
 static int ingest_begin(void *user, const RnStoreRequest *rq, void **instance, RnError *err)
@@ -71,6 +74,7 @@ static int ingest_begin(void *user, const RnStoreRequest *rq, void **instance, R
     snprintf(in->sop_instance, sizeof in->sop_instance, "%s", rq->sop_instance);
     snprintf(in->sop_class, sizeof in->sop_class, "%s", rq->sop_class);
     snprintf(in->ts, sizeof in->ts, "%s", rq->transfer_syntax);
+    in->assoc = rq->assoc_user;
     if (rn_store_tmp_path(n->store, in->tmp, sizeof in->tmp, err)) {
         free(in);
         return err ? err->code : RN_ERR_INVALID;
@@ -167,6 +171,7 @@ static uint16_t ingest_end(void *instance, bool complete, char *comment, size_t 
     }
     rn_debug("ingest: stored %s (%s) of study %s from %s", info.sop_uid, info.modality,
              info.study_uid, in->calling_ae);
+    node_audit_stored(n, in->assoc, &info);
     free(in);
     return status;
 quarantine:
@@ -210,6 +215,7 @@ static uint16_t qr_find(void *user, const RnQrRequest *rq, RnQrResponder *r, cha
 {
     Node *n = user;
     FindEmit f = {.node = n, .r = r};
+    node_audit_query(n, rq);
     RnError err = {0};
     int rc = rn_store_find(n->store, (RnQrLevel)rn_qr_level_parse(rq->level), rq->identifier,
                            find_emit, &f, &err);
@@ -229,6 +235,7 @@ typedef struct RetrieveList {
     RnQrResponder *r;
     int rc;
     RnError err;
+    void *assoc; /* the association's audit state */
 } RetrieveList;
 
 static int retrieve_add(const RnInstanceInfo *info, void *user)
@@ -239,6 +246,8 @@ static int retrieve_add(const RnInstanceInfo *info, void *user)
         return 0;
     l->rc = rn_qr_add_instance(l->r, path, info->sop_class_uid, info->sop_uid,
                                info->transfer_syntax, &l->err);
+    if (l->rc == 0)
+        node_audit_retrieve_add(l->node, l->assoc, info);
     return l->rc != 0;
 }
 
@@ -246,7 +255,7 @@ static uint16_t qr_retrieve(void *user, const RnQrRequest *rq, RnQrResponder *r,
                             size_t comment_size)
 {
     Node *n = user;
-    RetrieveList l = {.node = n, .r = r};
+    RetrieveList l = {.node = n, .r = r, .assoc = rq->assoc_user};
     RnError err = {0};
     int rc = rn_store_retrieve(n->store, (RnQrLevel)rn_qr_level_parse(rq->level), rq->identifier,
                                retrieve_add, &l, &err);
@@ -262,6 +271,7 @@ static uint16_t qr_retrieve(void *user, const RnQrRequest *rq, RnQrResponder *r,
         /* A900 identifier does not match; A701 unable to calculate the matches. */
         return rc == RN_ERR_INVALID ? RN_STATUS_IDENTIFIER_MISMATCH : 0xA701;
     }
+    node_audit_retrieve_begin(n, rq);
     return RN_STATUS_SUCCESS;
 }
 
@@ -276,7 +286,7 @@ static bool qr_destination(void *user, const char *ae_title, RnQrDestination *ou
             continue;
         snprintf(out->host, sizeof out->host, "%s", d->host);
         out->port = d->port;
-        out->tls = NULL;
+        out->tls = d->tls ? n->tls_client : NULL;
         found = true;
     }
     pthread_mutex_unlock(&n->cfg_lock);
@@ -324,6 +334,9 @@ static int route_study(const char *study_uid, int64_t generation, void *user)
 {
     Node *n = user;
     RnError err = {0};
+    /* A prior fetched from the PACS, or a re-sent copy of a study retention deleted. */
+    if (node_priors_fetched(n, study_uid) || node_retention_resent(n, study_uid))
+        return 0;
     Collect c = {0};
     if (rn_store_study_instances(n->store, study_uid, collect_series, &c, &err)) {
         rn_errorlog("assembly: study %s: %s", study_uid, err.message);
@@ -379,6 +392,7 @@ static void *assembler_main(void *arg)
         RnError err = {0};
         if (rn_store_take_stable_studies(n->store, n->cfg.quiet_period, route_study, n, &err))
             rn_errorlog("assembly: %s", err.message);
+        node_retention_tick(n);
         node_sleep(n, 0.5);
     }
     return NULL;
@@ -421,66 +435,6 @@ static void log_tail(const char *path, char *out, size_t size)
     free(t);
 }
 
-/* The prior CT for a follow-up analyzer (lungct): among the same patient's
- * studies already in the store, the most recent CT study dated strictly
- * before the current one; in it, the series with the thinnest slices (ties:
- * most instances). Priors reach the store like any study (routed by the
- * PACS, or sent earlier). Writes the series folder into out; returns false
- * when there is none (the analysis then runs without a prior). */
-static bool find_prior(Node *n, const Collect *cur, char *out, size_t size)
-{
-    const RnInstanceInfo *ci = NULL;
-    for (size_t s = 0; s < cur->n; s++)
-        if (!strcmp(cur->series[s].info.modality, "CT")) {
-            ci = &cur->series[s].info;
-            break;
-        }
-    if (!ci || !ci->patient_id[0] || strlen(ci->study_date) != 8)
-        return false;
-    RnError err = {0};
-    RnDataset *id = rn_dataset_create();
-    if (!id || rn_dataset_set_string(id, RN_TAG_PatientID, RN_VR_LO, ci->patient_id, &err)) {
-        rn_dataset_destroy(id);
-        return false;
-    }
-    Collect all = {0};
-    int rc = rn_store_retrieve(n->store, RN_QR_PATIENT, id, collect_series, &all, &err);
-    rn_dataset_destroy(id);
-    if (rc) {
-        rn_warn("priors: patient of study %s: %s", ci->study_uid, err.message);
-        free(all.series);
-        return false;
-    }
-    const SeriesRep *best = NULL;
-    for (size_t s = 0; s < all.n; s++) {
-        const SeriesRep *r = &all.series[s];
-        if (strcmp(r->info.modality, "CT") || !strcmp(r->info.study_uid, ci->study_uid) ||
-            strlen(r->info.study_date) != 8 || strcmp(r->info.study_date, ci->study_date) >= 0 ||
-            r->count < 10)
-            continue;
-        if (!best) {
-            best = r;
-            continue;
-        }
-        int date = strcmp(r->info.study_date, best->info.study_date);
-        double tr = r->info.slice_thickness > 0 ? r->info.slice_thickness : 99;
-        double tb = best->info.slice_thickness > 0 ? best->info.slice_thickness : 99;
-        if (date > 0 ||
-            (date == 0 && !strcmp(r->info.study_uid, best->info.study_uid) &&
-             (tr < tb || (tr == tb && r->count > best->count))))
-            best = r;
-    }
-    if (best)
-        rn_format(out, size, "%s/instances/%s/%s", n->cfg.data_dir, best->info.study_uid,
-                  best->info.series_uid);
-    if (best)
-        rn_info("priors: study %s (%s): prior CT study %s of %s, series %s (%d instances)",
-                ci->study_uid, ci->study_date, best->info.study_uid, best->info.study_date,
-                best->info.series_uid, best->count);
-    free(all.series);
-    return best != NULL;
-}
-
 /* Runs `radnode analyze` on the job's inputs in a child process with limits.
  * Returns 0 when it exited 0; fills why otherwise. */
 static int run_analysis(Node *n, const RnJob *job, const char *dir, char *why, size_t why_size)
@@ -508,7 +462,8 @@ static int run_analysis(Node *n, const RnJob *job, const char *dir, char *why, s
                      c.series[s].info.series_uid);
     }
     char prior[1200] = "";
-    bool has_prior = !strcmp(job->target, "lungct") && find_prior(n, &c, prior, sizeof prior);
+    /* The prior the analyzer asks for: from the store, else the PACS (priors.c). */
+    bool has_prior = node_priors_for_job(n, job, prior, sizeof prior);
     free(c.series);
     if (!inputs || nin == 0) {
         rn_format(why, why_size, "no input series left for %s in study %s", job->target,
@@ -826,7 +781,8 @@ static int export_dicom(Node *n, const RnDestination *d, const char *dir, char *
         RnScuOptions o = {.host = d->host,
                           .port = d->port,
                           .calling_ae = d->calling_ae[0] ? d->calling_ae : n->cfg.ae_title,
-                          .called_ae = d->ae_title};
+                          .called_ae = d->ae_title,
+                          .tls = d->tls ? n->tls_client : NULL};
         RnAssocReject rj = {0};
         a = rn_assoc_request(&o, &proposal, &rj, &err);
         if (!a) {
@@ -925,6 +881,7 @@ static void *exporter_main(void *arg)
         }
         if (rc == 0) {
             rn_store_job_done(n->store, job.id, NULL);
+            node_audit_export(n, dp, job.study_uid, job.payload);
         } else {
             rn_warn("export %lld to %s failed (attempt %d): %s", (long long)job.id, job.target,
                     job.attempts, why);
@@ -982,6 +939,11 @@ int rn_node_serve(const RnNodeConfig *cfg, RnError *err)
     sigaddset(&sigs, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
+    /* Root is given up before the store is opened (src/node/privdrop.c). */
+    NodePrivDrop drop;
+    rc = node_privdrop_begin(cfg, &drop, err);
+    if (rc)
+        goto out;
 
     RnStoreConfig sc = {.root = cfg->data_dir,
                         .min_free_bytes = cfg->min_free_bytes,
@@ -995,6 +957,12 @@ int rn_node_serve(const RnNodeConfig *cfg, RnError *err)
     if (recovered > 0)
         rn_warn("recovered %d job%s left running by a previous run; they run again", recovered,
                 recovered == 1 ? "" : "s");
+    /* The node's audit trail (the HTTP API borrows it) and DICOM TLS: audit_dicom.c. */
+    rc = node_audit_open(n, err);
+    if (!rc)
+        rc = node_security_open(n, err);
+    if (rc)
+        goto out;
 
     const char *aes[RN_NODE_MAX_LIST + 1] = {0}, *hosts[RN_NODE_MAX_LIST + 1] = {0};
     for (int i = 0; i < cfg->allowed_calling_ae_count; i++)
@@ -1014,6 +982,7 @@ int rn_node_serve(const RnNodeConfig *cfg, RnError *err)
                .destination = qr_destination,
                .user = n},
     };
+    node_security_scp_config(n, &scp);
     n->scp = rn_scp_start(&scp, err);
     if (!n->scp) {
         rc = err ? err->code : RN_ERR_NET;
@@ -1023,6 +992,9 @@ int rn_node_serve(const RnNodeConfig *cfg, RnError *err)
         rc = err ? err->code : RN_ERR_NET;
         goto out;
     }
+    rc = node_privdrop_finish(&drop, err); /* the ports are bound */
+    if (rc)
+        goto out;
     pthread_create(&n->assembler, NULL, assembler_main, n);
     n->worker_count = cfg->workers;
     n->workers = rn_calloc((size_t)cfg->workers, sizeof(pthread_t));
@@ -1098,6 +1070,8 @@ out:
             rn_info("ingest: %llu instances committed in %llu groups", (unsigned long long)puts,
                     (unsigned long long)groups);
     }
+    node_audit_close(n);
+    node_security_close(n);
     rn_store_close(n->store);
     pthread_mutex_destroy(&n->cfg_lock);
     pthread_mutex_destroy(&n->wake_lock);

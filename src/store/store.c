@@ -102,6 +102,15 @@ static const char *const MIGRATIONS[] = {
     "ALTER TABLE studies ADD COLUMN study_id TEXT NOT NULL DEFAULT ''",
     "ALTER TABLE studies ADD COLUMN referring_physician TEXT NOT NULL DEFAULT ''",
     "ALTER TABLE instances ADD COLUMN series_number INTEGER NOT NULL DEFAULT 0",
+    /* Retention (retention.c) and fetched priors (priors.c). */
+    "CREATE INDEX IF NOT EXISTS jobs_study ON jobs(study_uid)",
+    "CREATE TABLE IF NOT EXISTS study_marks(study_uid TEXT PRIMARY KEY, mark TEXT NOT NULL,"
+    " note TEXT NOT NULL DEFAULT '', created REAL NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS retired_instances(sop_uid TEXT PRIMARY KEY,"
+    " study_uid TEXT NOT NULL, retired REAL NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS retention_log(id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " study_uid TEXT NOT NULL, deleted REAL NOT NULL, instances INTEGER NOT NULL,"
+    " bytes INTEGER NOT NULL)",
 };
 
 static double wall_now(void)
@@ -946,6 +955,264 @@ int rn_store_job_count(RnStore *s, RnJobState state, int64_t *count, RnError *er
     } else {
         sqlite3_bind_int(st, 1, state);
         *count = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+    }
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&s->lock);
+    return rc;
+}
+
+/* ---- Study marks and retention ---------------------------------------------------
+ * A mark is a note the node keeps about a study (priors.c marks the studies it
+ * fetched from the PACS as "prior", with the study they were fetched for).
+ * Retention (node/retention.c) deletes the instances of a study whose results
+ * were all delivered: files and index rows go, the study row (generation), the
+ * jobs and the result folders stay, and the SOP Instance UIDs are remembered
+ * in retired_instances so that a re-sent copy can be told apart from new
+ * images. Each deletion is one row of retention_log (counted by /metrics). */
+
+int rn_store_study_mark(RnStore *s, const char *study_uid, const char *mark, const char *note,
+                        RnError *err)
+{
+    pthread_mutex_lock(&s->lock);
+    sqlite3_stmt *st = NULL;
+    int rc = 0;
+    if (sqlite3_prepare_v2(s->db,
+                           "INSERT INTO study_marks(study_uid,mark,note,created) VALUES(?,?,?,?) "
+                           "ON CONFLICT(study_uid) DO UPDATE SET mark=excluded.mark, "
+                           "note=excluded.note, created=excluded.created",
+                           -1, &st, NULL) != SQLITE_OK) {
+        rc = db_error(s, err, "marking study");
+    } else {
+        sqlite3_bind_text(st, 1, study_uid, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, mark, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 3, note ? note : "", -1, SQLITE_STATIC);
+        sqlite3_bind_double(st, 4, wall_now());
+        if (exec_step(st) != 0)
+            rc = db_error(s, err, "marking study");
+    }
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&s->lock);
+    return rc;
+}
+
+int rn_store_study_mark_get(RnStore *s, const char *study_uid, char *mark, size_t mark_size,
+                            char *note, size_t note_size, RnError *err)
+{
+    pthread_mutex_lock(&s->lock);
+    sqlite3_stmt *st = NULL;
+    int rc = 0;
+    if (sqlite3_prepare_v2(s->db, "SELECT mark, note FROM study_marks WHERE study_uid=?", -1, &st,
+                           NULL) != SQLITE_OK) {
+        rc = db_error(s, err, "reading study mark");
+    } else {
+        sqlite3_bind_text(st, 1, study_uid, -1, SQLITE_STATIC);
+        if (sqlite3_step(st) == SQLITE_ROW) {
+            if (mark)
+                col_text(st, 0, mark, mark_size);
+            if (note)
+                col_text(st, 1, note, note_size);
+            rc = 1;
+        }
+    }
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&s->lock);
+    return rc;
+}
+
+/* A study whose inputs may go (?1: the cutoff time), see store.h. */
+#define RETENTION_ELIGIBLE                                                                     \
+    "s.generation = s.handed_generation AND s.last_received <= ?1"                             \
+    " AND EXISTS (SELECT 1 FROM instances i WHERE i.study_uid = s.study_uid)"                  \
+    " AND ((NOT EXISTS (SELECT 1 FROM jobs j WHERE j.study_uid = s.study_uid AND j.state <> 2)" \
+    "       AND EXISTS (SELECT 1 FROM jobs j WHERE j.study_uid = s.study_uid"                  \
+    "                   AND j.kind LIKE 'export-%' AND j.state = 2)"                          \
+    "       AND (SELECT MAX(j.updated) FROM jobs j WHERE j.study_uid = s.study_uid"            \
+    "            AND j.kind LIKE 'export-%') <= ?1)"                                          \
+    "   OR (EXISTS (SELECT 1 FROM study_marks m WHERE m.study_uid = s.study_uid"               \
+    "               AND m.mark = 'prior')"                                                     \
+    "       AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.study_uid = s.study_uid)"             \
+    "       AND NOT EXISTS (SELECT 1 FROM jobs j JOIN study_marks m ON j.study_uid = m.note"   \
+    "                       WHERE m.study_uid = s.study_uid AND j.state IN (0,1,3))))"
+
+int rn_store_retention_candidates(RnStore *s, double cutoff, RnStudyFn fn, void *user,
+                                  RnError *err)
+{
+    pthread_mutex_lock(&s->lock);
+    sqlite3_stmt *st = NULL;
+    char (*uids)[RN_UID_MAX + 1] = NULL;
+    size_t n = 0, cap = 0;
+    int rc = 0;
+    if (sqlite3_prepare_v2(s->db,
+                           "SELECT s.study_uid FROM studies s WHERE " RETENTION_ELIGIBLE
+                           " ORDER BY s.last_received LIMIT 1000",
+                           -1, &st, NULL) != SQLITE_OK) {
+        rc = db_error(s, err, "retention candidates");
+        pthread_mutex_unlock(&s->lock);
+        return rc;
+    }
+    sqlite3_bind_double(st, 1, cutoff);
+    int step;
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        if (n == cap) {
+            cap = cap ? cap * 2 : 16;
+            void *p = realloc(uids, cap * sizeof *uids);
+            if (!p) {
+                rc = rn_error_set(err, RN_ERR_NOMEM, "out of memory");
+                break;
+            }
+            uids = p;
+        }
+        col_text(st, 0, uids[n], sizeof uids[n]);
+        n++;
+    }
+    if (rc == 0 && step != SQLITE_DONE)
+        rc = db_error(s, err, "retention candidates");
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&s->lock);
+    for (size_t i = 0; i < n && rc == 0; i++)
+        if (fn(uids[i], 0, user))
+            break;
+    free(uids);
+    return rc;
+}
+
+/* Removes a folder if it is empty (another instance may have arrived in it). */
+static void rmdir_if_empty(const char *path)
+{
+    if (rmdir(path) != 0 && errno != ENOTEMPTY && errno != EEXIST && errno != ENOENT)
+        rn_warn("retention: cannot remove folder %s: %s", path, strerror(errno));
+}
+
+int rn_store_study_purge(RnStore *s, const char *study_uid, double cutoff, int64_t *instances,
+                         int64_t *bytes, RnError *err)
+{
+    if (!rn_uid_is_valid(study_uid))
+        return rn_error_set(err, RN_ERR_INVALID, "\"%s\" is not a valid Study Instance UID",
+                            study_uid);
+    *instances = 0;
+    *bytes = 0;
+    /* The whole purge holds the store lock: a put (whose renames and index row
+     * happen under the same lock) lands either before, and then the study is
+     * no longer eligible (a new generation), or after, in folders recreated for it. */
+    pthread_mutex_lock(&s->lock);
+    int rc = 0;
+    char (*paths)[512] = NULL;
+    size_t n = 0, cap = 0;
+    sqlite3_stmt *st = NULL;
+    if (sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
+        rc = db_error(s, err, "retention");
+        pthread_mutex_unlock(&s->lock);
+        return rc;
+    }
+    bool eligible = false;
+    if (sqlite3_prepare_v2(s->db,
+                           "SELECT 1 FROM studies s WHERE s.study_uid = ?2 AND " RETENTION_ELIGIBLE,
+                           -1, &st, NULL) != SQLITE_OK) {
+        rc = db_error(s, err, "retention");
+    } else {
+        sqlite3_bind_double(st, 1, cutoff);
+        sqlite3_bind_text(st, 2, study_uid, -1, SQLITE_STATIC);
+        eligible = sqlite3_step(st) == SQLITE_ROW;
+    }
+    sqlite3_finalize(st);
+    st = NULL;
+    if (rc == 0 && eligible) {
+        if (sqlite3_prepare_v2(s->db, "SELECT path, size FROM instances WHERE study_uid=? ORDER BY path",
+                               -1,
+                               &st, NULL) != SQLITE_OK) {
+            rc = db_error(s, err, "retention");
+        } else {
+            sqlite3_bind_text(st, 1, study_uid, -1, SQLITE_STATIC);
+            while (rc == 0 && sqlite3_step(st) == SQLITE_ROW) {
+                if (n == cap) {
+                    cap = cap ? cap * 2 : 64;
+                    void *p = realloc(paths, cap * sizeof *paths);
+                    if (!p) {
+                        rc = rn_error_set(err, RN_ERR_NOMEM, "out of memory");
+                        break;
+                    }
+                    paths = p;
+                }
+                col_text(st, 0, paths[n], sizeof paths[n]);
+                *bytes += sqlite3_column_int64(st, 1);
+                n++;
+            }
+        }
+        sqlite3_finalize(st);
+        st = NULL;
+    }
+    static const char *const steps[] = {
+        "INSERT OR REPLACE INTO retired_instances(sop_uid, study_uid, retired) "
+        "SELECT sop_uid, study_uid, ?2 FROM instances WHERE study_uid = ?1",
+        "DELETE FROM instances WHERE study_uid = ?1",
+        "INSERT INTO retention_log(study_uid, deleted, instances, bytes) VALUES(?1, ?2, ?3, ?4)",
+    };
+    for (size_t i = 0; rc == 0 && eligible && i < 3; i++) {
+        if (sqlite3_prepare_v2(s->db, steps[i], -1, &st, NULL) != SQLITE_OK) {
+            rc = db_error(s, err, "retention");
+            break;
+        }
+        sqlite3_bind_text(st, 1, study_uid, -1, SQLITE_STATIC);
+        sqlite3_bind_double(st, 2, wall_now());
+        if (i == 2) {
+            sqlite3_bind_int64(st, 3, (int64_t)n);
+            sqlite3_bind_int64(st, 4, *bytes);
+        }
+        if (exec_step(st) != 0)
+            rc = db_error(s, err, "retention");
+        sqlite3_finalize(st);
+        st = NULL;
+    }
+    if (rc != 0 || !eligible || sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+        if (rc == 0 && eligible)
+            rc = db_error(s, err, "retention");
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+        pthread_mutex_unlock(&s->lock);
+        free(paths);
+        *bytes = 0;
+        return rc ? rc : 0;
+    }
+    /* The rows are gone (committed) before the files: the index never names a
+     * missing file. A crash in between leaves unindexed files, which nothing
+     * serves and a re-sent copy replaces. */
+    for (size_t i = 0; i < n; i++) {
+        char full[1000];
+        snprintf(full, sizeof full, "%s/%s", s->root, paths[i]);
+        if (unlink(full) != 0 && errno != ENOENT)
+            rn_warn("retention: cannot delete %s: %s", full, strerror(errno));
+        const char *sep = strrchr(paths[i], '/');
+        size_t dir_len = sep ? (size_t)(sep - paths[i]) + 1 : 0;
+        char *slash = strrchr(full, '/');
+        if (slash && dir_len && (i + 1 == n || strncmp(paths[i], paths[i + 1], dir_len))) {
+            *slash = '\0'; /* the series folder, after its last file */
+            rmdir_if_empty(full);
+        }
+    }
+    char study_dir[520];
+    snprintf(study_dir, sizeof study_dir, "%s/instances/%s", s->root, study_uid);
+    rmdir_if_empty(study_dir);
+    pthread_mutex_unlock(&s->lock);
+    free(paths);
+    *instances = (int64_t)n;
+    return 1;
+}
+
+int rn_store_study_resent_retired(RnStore *s, const char *study_uid, RnError *err)
+{
+    pthread_mutex_lock(&s->lock);
+    sqlite3_stmt *st = NULL;
+    int rc = 0;
+    if (sqlite3_prepare_v2(s->db,
+                           "SELECT COUNT(*), COUNT(r.sop_uid) FROM instances i LEFT JOIN "
+                           "retired_instances r USING(sop_uid) WHERE i.study_uid=?",
+                           -1, &st, NULL) != SQLITE_OK) {
+        rc = db_error(s, err, "retired instances");
+    } else {
+        sqlite3_bind_text(st, 1, study_uid, -1, SQLITE_STATIC);
+        if (sqlite3_step(st) == SQLITE_ROW) {
+            int64_t all = sqlite3_column_int64(st, 0), retired = sqlite3_column_int64(st, 1);
+            rc = all > 0 && all == retired;
+        }
     }
     sqlite3_finalize(st);
     pthread_mutex_unlock(&s->lock);

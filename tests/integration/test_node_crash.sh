@@ -38,6 +38,9 @@ type = dicom
 host = 127.0.0.1
 port = $ORTHANC_DICOM
 ae_title = ORTHANC
+[http]
+# /status is polled by this test without a login
+public_status = yes
 CONF
 start_node() {
     "$RADNODE" serve --config "$WORK/radnode.conf" >>"$WORK/node.log" 2>&1 &

@@ -54,6 +54,9 @@ ae_title = ORTHANC
 type = hl7
 host = 127.0.0.1
 port = $RIS_PORT
+[http]
+# /status is polled by this test without a login
+public_status = yes
 CONF
 "$RADNODE" serve --config "$WORK/radnode.conf" >"$WORK/node.log" 2>&1 &
 PIDS+=($!)

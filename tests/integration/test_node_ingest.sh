@@ -23,6 +23,9 @@ http_port = $HTTP
 data_dir = $DATA
 quiet_period = 3600
 min_free_mb = $1
+[http]
+# /status is polled by this test without a login
+public_status = yes
 CONF
 }
 start_node() {

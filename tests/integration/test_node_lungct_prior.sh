@@ -30,6 +30,9 @@ quiet_period = 1
 analyzer = lungct
 level = series
 when = Modality = CT
+[http]
+# /status is polled by this test without a login
+public_status = yes
 CONF
 "$RADNODE" serve --config "$WORK/radnode.conf" >"$WORK/node.log" 2>&1 &
 PIDS+=($!)

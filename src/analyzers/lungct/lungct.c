@@ -640,4 +640,7 @@ const RnAnalyzer rn_analyzer_lungct = {
     .description = "lung nodules on chest CT: detection, volumetry, doubling time against the "
                    "prior, Lung-RADS v2022 and Fleischner 2017",
     .run = lungct_run,
+    /* The most recent earlier CT of the patient (any body part: BodyPartExamined
+     * is often absent or site-specific on chest CT); a scout is not a prior. */
+    .priors = {.count = 1, .modality = "CT", .min_instances = 10},
 };

@@ -58,3 +58,11 @@ const RnAnalyzer *rn_analyzer_find(const char *name)
     }
     return NULL;
 }
+
+const RnPriorRule *rn_analyzer_prior_rule(const char *name)
+{
+    const RnAnalyzer *a = name ? rn_analyzer_find(name) : NULL;
+    if (!a || a->priors.count <= 0 || !a->priors.modality || !a->priors.modality[0])
+        return NULL;
+    return &a->priors;
+}
