@@ -179,6 +179,8 @@ typedef struct RnJob {
 /* Adds a job unless an identical (kind, target, study, generation) one exists. */
 int rn_store_job_add(RnStore *s, const RnJob *job, int64_t *id, RnError *err);
 /* Claims the oldest runnable job of the given kinds (NULL = any): sets it running.
+ * Export jobs ("export-*") go in order per destination (target): one is claimable only
+ * when no earlier one to the same destination is queued, running or failed-and-waiting.
  * Returns 1 with *job filled, 0 if none, negative on error. */
 int rn_store_job_claim(RnStore *s, const char *kind, RnJob *job, RnError *err);
 int rn_store_job_done(RnStore *s, int64_t id, RnError *err);

@@ -93,6 +93,7 @@ static const char *SCHEMA =
     "  created REAL NOT NULL, updated REAL NOT NULL,"
     "  UNIQUE(kind, target, study_uid, generation, payload));"
     "CREATE INDEX IF NOT EXISTS jobs_runnable ON jobs(state, next_run_at);"
+    "CREATE INDEX IF NOT EXISTS jobs_destination ON jobs(kind, target, state);"
     "CREATE INDEX IF NOT EXISTS instances_series ON instances(series_uid);";
 
 /* Columns added after the first schema (Query/Retrieve keys); ALTER fails
@@ -822,11 +823,20 @@ int rn_store_job_claim(RnStore *s, const char *kind, RnJob *job, RnError *err)
     int rc = 0;
     sqlite3_stmt *st = NULL;
     sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+    /* Exports leave in order per destination: an export is claimed only when no earlier
+     * export of its kind to the same destination is still queued, running or waiting to be
+     * retried (a dead one, left to the operator, does not hold the others back). Without
+     * this, after a peer outage the export with the shortest back-off went first. */
+#define NO_EARLIER_EXPORT                                                                         \
+    " AND (kind NOT LIKE 'export-%' OR NOT EXISTS (SELECT 1 FROM jobs e WHERE e.kind = jobs.kind" \
+    " AND e.target = jobs.target AND e.state IN (0,1,3) AND e.id < jobs.id))"
     if (sqlite3_prepare_v2(s->db,
                            kind ? "SELECT " JOB_COLS " FROM jobs WHERE state IN (0,3) AND "
-                                  "next_run_at <= ? AND kind = ? ORDER BY next_run_at, id LIMIT 1"
+                                  "next_run_at <= ? AND kind = ?" NO_EARLIER_EXPORT
+                                  " ORDER BY next_run_at, id LIMIT 1"
                                 : "SELECT " JOB_COLS " FROM jobs WHERE state IN (0,3) AND "
-                                  "next_run_at <= ? ORDER BY next_run_at, id LIMIT 1",
+                                  "next_run_at <= ?" NO_EARLIER_EXPORT
+                                  " ORDER BY next_run_at, id LIMIT 1",
                            -1, &st, NULL) != SQLITE_OK) {
         rc = db_error(s, err, "claiming job");
     } else {

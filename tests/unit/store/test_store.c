@@ -218,6 +218,40 @@ static void test_jobs(void **state)
     rn_store_close(s);
 }
 
+/* Exports to one destination leave in the order they were made, whatever their back-off. */
+static void test_export_order(void **state)
+{
+    (void)state;
+    RnError err = {0};
+    RnStoreConfig cfg = {.root = root, .min_free_bytes = 1};
+    RnStore *s = rn_store_open(&cfg, &err);
+    assert_non_null(s);
+    RnJob j = {0};
+    int64_t a = 0, b = 0, c = 0;
+    snprintf(j.kind, sizeof j.kind, "export-dicom");
+    snprintf(j.target, sizeof j.target, "pacs");
+    snprintf(j.study_uid, sizeof j.study_uid, "1.1");
+    assert_int_equal(rn_store_job_add(s, &j, &a, &err), 0);
+    snprintf(j.study_uid, sizeof j.study_uid, "1.2");
+    assert_int_equal(rn_store_job_add(s, &j, &b, &err), 0);
+    snprintf(j.target, sizeof j.target, "archive");
+    assert_int_equal(rn_store_job_add(s, &j, &c, &err), 0);
+    RnJob got;
+    /* the first to "pacs" fails and waits; the second to "pacs" must wait behind it, while
+     * the export to another destination goes */
+    assert_int_equal(rn_store_job_claim(s, "export-dicom", &got, &err), 1);
+    assert_int_equal(got.id, a);
+    assert_int_equal(rn_store_job_fail(s, a, "peer down", 5, 3600, 3600, &err), 0);
+    assert_int_equal(rn_store_job_claim(s, "export-dicom", &got, &err), 1);
+    assert_int_equal(got.id, c);
+    assert_int_equal(rn_store_job_claim(s, "export-dicom", &got, &err), 0);
+    /* once the first is dead (an operator's matter), the second may go */
+    assert_int_equal(rn_store_job_fail(s, a, "peer down", 1, 0, 0, &err), 0);
+    assert_int_equal(rn_store_job_claim(s, "export-dicom", &got, &err), 1);
+    assert_int_equal(got.id, b);
+    rn_store_close(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -225,6 +259,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_free_space_floor, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stable_studies, setup, teardown),
         cmocka_unit_test_setup_teardown(test_jobs, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_export_order, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
