@@ -122,6 +122,28 @@ assert all(str(s[11]) == "P" for s in obx), "OBX-11 must be P (preliminary)"
 print("RIS: ORU^R01 parsed by python3-hl7 with", len(obx), "OBX segments")
 PY
 
+# Orthanc stores every result object and renders the Secondary Capture: its
+# /instances/{id}/preview is a PNG of the SC's own Rows x Columns.
+/usr/bin/python3 - "$ORTHANC_HTTP" "$STUDY" <<'PY' || fail "Orthanc preview of the Secondary Capture failed"
+import json, struct, sys, urllib.request
+base = "http://127.0.0.1:%s" % sys.argv[1]
+classes = {}
+for i in json.load(urllib.request.urlopen(base + "/studies/%s/instances" % sys.argv[2])):
+    tags = json.load(urllib.request.urlopen(base + "/instances/%s/simplified-tags" % i["ID"]))
+    if tags.get("SOPInstanceUID", "").startswith("2.25."):
+        classes[tags["SOPClassUID"]] = (i["ID"], tags)
+want = {"1.2.840.10008.5.1.4.1.1.88.34": "SR", "1.2.840.10008.5.1.4.1.1.7": "SC",
+        "1.2.840.10008.5.1.4.1.1.104.1": "PDF"}
+missing = [n for c, n in want.items() if c not in classes]
+assert not missing, "Orthanc lacks result objects: %s" % missing
+sid, tags = classes["1.2.840.10008.5.1.4.1.1.7"]
+png = urllib.request.urlopen(base + "/instances/%s/preview" % sid).read()
+assert png[:8] == b"\x89PNG\r\n\x1a\n", "the preview is not a PNG"
+w, h = struct.unpack(">II", png[16:24])
+assert (w, h) == (int(tags["Columns"]), int(tags["Rows"])), (w, h, tags["Columns"], tags["Rows"])
+print("Orthanc: SR, SC and PDF stored; SC preview rendered %dx%d" % (w, h))
+PY
+
 # Re-push: a new generation is analysed again; results replace, never duplicate.
 curl -sf -X POST "http://127.0.0.1:$ORTHANC_HTTP/modalities/radnode/store" -d "$STUDY" >/dev/null
 for i in $(seq 1 120); do
