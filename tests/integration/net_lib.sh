@@ -215,3 +215,19 @@ PY
 study_uid_of() {
     /usr/bin/python3 -c 'import sys, pydicom; print(pydicom.dcmread(sys.argv[1], stop_before_pixels=True).StudyInstanceUID)' "$1"
 }
+
+# test_ca DIR NAME SUBJECT: a self-signed test CA, DIR/NAME.key and DIR/NAME.pem.
+test_ca() {
+    mkdir -p "$1"
+    openssl req -x509 -newkey rsa:2048 -nodes -keyout "$1/$2.key" -subj "/CN=$3" -days 2 \
+        -out "$1/$2.pem" 2>/dev/null || fail "cannot make the test CA $2"
+}
+# test_cert DIR NAME SUBJECT [CA [EXTFILE]]: a key and a certificate signed by the test CA
+# DIR/CA (default "ca"), DIR/NAME.key and DIR/NAME.pem; EXTFILE adds extensions (subjectAltName).
+test_cert() {
+    openssl req -new -newkey rsa:2048 -nodes -keyout "$1/$2.key" -subj "/CN=$3" \
+        -out "$1/$2.csr" 2>/dev/null || fail "cannot make a request for $2"
+    openssl x509 -req -in "$1/$2.csr" -CA "$1/${4:-ca}.pem" -CAkey "$1/${4:-ca}.key" \
+        -CAcreateserial -days 2 ${5:+-extfile "$5"} -out "$1/$2.pem" 2>/dev/null ||
+        fail "cannot sign $2"
+}

@@ -33,14 +33,9 @@ RNG=${RN_SOURCE_DIR:-$(dirname "$0")/../..}/tests/unit/audit/dicom_audit_message
 
 # ---- certificates: a test CA and the repository's server certificate ------------------------------
 C=$WORK/certs
-mkdir -p "$C"
-openssl req -x509 -newkey rsa:2048 -nodes -keyout "$C/ca.key" -out "$C/ca.pem" -days 2 \
-    -subj "/CN=radnode audit test CA" 2>"$WORK/openssl.log" || fail "openssl CA: $(cat "$WORK/openssl.log")"
-openssl req -newkey rsa:2048 -nodes -keyout "$C/rs.key" -out "$C/rs.csr" -subj "/CN=localhost" \
-    2>>"$WORK/openssl.log" || fail "openssl CSR"
+test_ca "$C" ca "radnode audit test CA"
 printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' >"$C/ext"
-openssl x509 -req -in "$C/rs.csr" -CA "$C/ca.pem" -CAkey "$C/ca.key" -CAcreateserial \
-    -out "$C/rs.pem" -days 2 -extfile "$C/ext" 2>>"$WORK/openssl.log" || fail "openssl sign"
+test_cert "$C" rs localhost ca "$C/ext"
 
 # ---- rsyslogd: TLS input only (no system sockets), raw messages to a file -------------------------
 RS_PORT=$(free_port)

@@ -10,19 +10,11 @@ command -v openssl >/dev/null || skip "openssl not installed"
 storescu --help 2>&1 | grep -q -- '+tls' || skip "DCMTK without TLS"
 T=$PYDICOM_FILES
 C=$WORK/certs
-mkdir -p "$C"
-mk() { # name subject [ca]
-    openssl req -new -newkey rsa:2048 -nodes -keyout "$C/$1.key" -subj "/CN=$2" -out "$C/$1.csr" 2>/dev/null
-    openssl x509 -req -in "$C/$1.csr" -CA "$C/${3:-ca}.pem" -CAkey "$C/${3:-ca}.key" -CAcreateserial \
-        -days 2 -out "$C/$1.pem" 2>/dev/null || fail "cannot sign $1"
-}
-openssl req -x509 -newkey rsa:2048 -nodes -keyout "$C/ca.key" -subj "/CN=radnode test CA" -days 2 \
-    -out "$C/ca.pem" 2>/dev/null || fail "cannot make CA"
-openssl req -x509 -newkey rsa:2048 -nodes -keyout "$C/rogue.key" -subj "/CN=rogue CA" -days 2 \
-    -out "$C/rogue.pem" 2>/dev/null
-mk server localhost
-mk client radnode-client
-mk intruder intruder rogue
+test_ca "$C" ca "radnode test CA"
+test_ca "$C" rogue "rogue CA"
+test_cert "$C" server localhost
+test_cert "$C" client radnode-client
+test_cert "$C" intruder intruder rogue
 
 # 1. DCMTK -> radnode storescp (mutual authentication).
 OUT=$WORK/out

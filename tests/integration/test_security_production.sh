@@ -25,17 +25,10 @@ storescu --help 2>&1 | grep -q -- '+tls' || skip "DCMTK without TLS"
 [ -f "$PYDICOM_FILES/CT_small.dcm" ] || skip "pydicom test files not installed"
 
 C=$WORK/certs
-mkdir -p "$C"
-mk() { # name subject
-    openssl req -new -newkey rsa:2048 -nodes -keyout "$C/$1.key" -subj "/CN=$2" -out "$C/$1.csr" 2>/dev/null
-    openssl x509 -req -in "$C/$1.csr" -CA "$C/ca.pem" -CAkey "$C/ca.key" -CAcreateserial \
-        -days 2 -out "$C/$1.pem" 2>/dev/null || fail "cannot sign $1"
-}
-openssl req -x509 -newkey rsa:2048 -nodes -keyout "$C/ca.key" -subj "/CN=radnode test CA" -days 2 \
-    -out "$C/ca.pem" 2>/dev/null || fail "cannot make CA"
-mk node radnode
-mk client modality
-mk pacs pacs
+test_ca "$C" ca "radnode test CA"
+test_cert "$C" node radnode
+test_cert "$C" client modality
+test_cert "$C" pacs pacs
 TLS_CLIENT=(+tls "$C/client.key" "$C/client.pem" +cf "$C/ca.pem")
 
 PORT=$(free_port)
