@@ -28,10 +28,12 @@
 static int usage(void)
 {
     fprintf(stderr,
-            "usage: radnode analyze FILE|DIR... --out DIR [--json] [--analyzer NAME]\n"
+            "usage: radnode analyze FILE|DIR... [--out DIR] [--json] [--analyzer NAME]\n"
             "       [--lang en|zh] [--findings FILE.json] [--objects sr,sc,pdf,kos,hl7]\n"
             "       [--institution NAME] [--station AE] [--charset 'ISO_IR 192'|GB18030]\n"
-            "       [--datetime YYYYMMDDHHMMSS] [--models DIR] [--prior FILE|DIR]...\n");
+            "       [--datetime YYYYMMDDHHMMSS] [--models DIR] [--prior FILE|DIR]...\n"
+            "Without --out no result object is written and the findings are printed as one\n"
+            "JSON object per line per analysed series (as with --json).\n");
     return 2;
 }
 
@@ -191,7 +193,9 @@ int rn_cmd_analyze(int argc, char **argv)
             status = 1;
         }
     }
-    if (!out || !inputs.count) {
+    if (!out)
+        json = true; /* nothing is written: the findings are the output */
+    if (!inputs.count) {
         path_list_free(&inputs);
         path_list_free(&priors);
         return usage();
@@ -300,7 +304,7 @@ int rn_cmd_analyze(int argc, char **argv)
             free(line);
             fflush(stdout);
         }
-        if (report(findings, g, &ro, out, json))
+        if (out && report(findings, g, &ro, out, json))
             status = 1;
         json_decref(findings);
     }
