@@ -135,6 +135,78 @@ def save_weights(model, args, epoch):
     os.replace(p + ".tmp", p)
 
 
+def train_timed(model, xtr, ytr, mtr, xva, yva, mva, args, dev, logf, nparams):
+    """Wall-clock schedule for the 2-core CPU: progressive resizing (most of the budget at a low
+    input size, where a step costs about (lowres/RES)^2 as much, then the rest at RES so the
+    batch norms and filters settle at the size inference uses), one-cycle LR as a function of
+    the elapsed fraction of the budget, stop when the budget is spent. Validation data is not
+    looked at; evaluate.py measures the exported model afterwards."""
+    budget = args.time_budget_min * 60.0
+    opt = torch.optim.AdamW(model.parameters(), lr=args.lr / 20, weight_decay=args.wd)
+    g = torch.Generator(device=dev).manual_seed(args.seed)
+    ntr = len(xtr)
+    spe = ntr // args.bs
+    lowf = args.res // args.lowres if args.lowres else 1
+    if args.lowres and args.res % args.lowres:
+        raise SystemExit("--lowres must divide --res")
+    xlow = None
+    if lowf > 1:     # the cache averaged down once (uint8, rounded)
+        xlow = torch.cat([(F.avg_pool2d(xtr[i:i + 512].float(), lowf) + 0.5).floor().to(torch.uint8)
+                          for i in range(0, ntr, 512)])
+
+    def lr_at(frac, pct=0.15, div=20.0, fdiv=100.0):
+        lo, hi, end = args.lr / div, args.lr, args.lr / div / fdiv
+        if frac < pct:
+            return lo + (hi - lo) * (1 - math.cos(math.pi * frac / pct)) / 2
+        f = min(1.0, (frac - pct) / (1 - pct))
+        return end + (hi - end) * (1 + math.cos(math.pi * f)) / 2
+
+    log("start (timed %.1f min, lowres %d until %.0f %%): arch=%s params=%d res=%d train=%d args=%s" % (
+        args.time_budget_min, args.lowres, 100 * args.lowres_frac, ARCH, nparams, args.res, ntr,
+        json.dumps(vars(args))), logf)
+    t_start = time.time()
+    frac, ep, steps = 0.0, 0, 0
+    while frac < 1.0:
+        ep += 1
+        t0 = time.time()
+        model.train()
+        perm = torch.randperm(ntr, generator=g, device=dev)
+        tot, n = 0.0, 0
+        for k in range(spe):
+            frac = (time.time() - t_start) / budget
+            if frac >= 1.0:
+                break
+            low = xlow is not None and frac < args.lowres_frac
+            src = xlow if low else xtr
+            for pg in opt.param_groups:
+                pg["lr"] = lr_at(frac)
+            idx = perm[k * args.bs:(k + 1) * args.bs]
+            x = to_input(augment(src[idx].float() / 255.0, g, args))
+            y = (ytr[idx] - common.AGE_MEAN) / common.AGE_STD
+            loss = F.l1_loss(model.forward_norm(x, mtr[idx]), y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            steps += 1
+            tot += loss.detach() * len(idx)
+            n += len(idx)
+            if (k + 1) % 50 == 0:
+                with open(os.path.join(common.RUNS, "progress.txt"), "w") as pf:
+                    pf.write("epoch %d step %d/%d res %d train_l1_months %.2f frac %.3f\n" % (
+                        ep, k + 1, spe, args.lowres if low else args.res,
+                        float(tot) / n * common.AGE_STD, frac))
+        save_weights(model, args, ep)
+        log("epoch %d res %d steps %d train_l1_months %.2f lr %.2e epoch_s %.0f total_min %.1f" % (
+            ep, args.lowres if (xlow is not None and frac < args.lowres_frac) else args.res, n // args.bs,
+            float(tot) / max(n, 1) * common.AGE_STD, opt.param_groups[0]["lr"], time.time() - t0,
+            (time.time() - t_start) / 60), logf)
+    model = model.cpu().float()
+    hist, diff = export_onnx(model, args.res, args.out)
+    log("done: %d steps (%d epochs begun) in %.1f min; exported %s (%d bytes) ops=%s "
+        "max|onnx-torch|=%.2e months" % (steps, ep, (time.time() - t_start) / 60, args.out,
+                                         os.path.getsize(args.out), hist, diff), logf)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--res", type=int, default=common.RES)
@@ -156,6 +228,14 @@ def main():
     ap.add_argument("--budget-min", type=float, default=0.0,
                     help="instead of --epochs: as many epochs as fit in this many minutes, "
                          "measured on one throw-away calibration epoch before training")
+    ap.add_argument("--time-budget-min", type=float, default=0.0,
+                    help="instead of --epochs: train for this many minutes of wall clock; the "
+                         "one-cycle LR follows the elapsed fraction of the budget, so a slower "
+                         "or busier machine runs fewer steps but always stops in time")
+    ap.add_argument("--lowres", type=int, default=0,
+                    help="with --time-budget-min: train at this input size (the cache averaged "
+                         "down by RES/lowres) for the first --lowres-frac of the budget, then at RES")
+    ap.add_argument("--lowres-frac", type=float, default=0.7)
     ap.add_argument("--bf16", action="store_true", help="bf16 autocast (cuda)")
     ap.add_argument("--arch", default="", help="JSON overriding ARCH (widths, blocks, stem)")
     ap.add_argument("--resume", action="store_true")
@@ -206,6 +286,10 @@ def main():
         loss.backward()
         opt.step()
         return loss
+
+    if args.time_budget_min > 0:
+        train_timed(model, xtr, ytr, mtr, xva, yva, mva, args, dev, logf, nparams)
+        return
 
     if args.budget_min > 0 and not args.resume:
         # calibration: one epoch on a throw-away copy, timed; then the fixed schedule is set
