@@ -14,8 +14,14 @@ whole scene shifted and rotated slightly, as in a real follow-up.
 truth.json (next to the slices) lists each nodule: id, type, centre in the
 patient coordinates of that series (mm), diameters, true volume (mm3), VDT.
 
+With --random N the chest is adult-sized (lungs 68 x 115 mm each, 100 mm of slices, 30
+distractor vessels) and holds N nodules of 3-30 mm drawn from --seed: the four size classes
+3-5, 5-8, 8-15 and 15-30 mm in turn; solid, part-solid (core 35-60 %) or ground glass; free,
+touching the pleura or touching a vessel; 30 % ellipsoids; VDT 100-900 days.
+tools/phantom/eval_lungct.py runs radnode on such pairs and prints the errors per size class.
+
 Usage: make_ct_phantom.py OUTDIR [--prior] [--days 180] [--thickness 1.0]
-       [--pixel 0.7] [--size 160] [--slices 60] [--noise 15] [--seed 1]
+       [--pixel 0.7] [--size 160] [--slices 60] [--noise 15] [--seed 1] [--random N]
 Needs numpy and pydicom.
 """
 import argparse
@@ -73,30 +79,146 @@ def seg_dist(p, a, b):
     return np.linalg.norm(p - (a + t[:, None] * ab), axis=1)
 
 
-def background(q):
+def default_scene():
+    return {"lungs": LUNGS, "body": BODY, "vessels": list(VESSELS), "trachea": TRACHEA,
+            "carina_z": 8.0, "bronchus_end": (24.0, -4.0, -4.0), "bronchus_r": 3.5,
+            "vessel_half_len": 80.0}
+
+
+def large_scene(rng):
+    """An adult-sized chest (lungs 68 x 115 mm in plane each) for nodules up to 30 mm, with
+    distractor vessels of 0.8-1.6 mm radius crossing both lungs in random directions."""
+    S = 1.8
+    sc = {"lungs": [(cx * S, cy * S, ax * S, ay * S) for cx, cy, ax, ay in LUNGS],
+          "body": (BODY[0] * S, BODY[1] * S), "trachea": ((0.0, -12.0 * S), 9.0),
+          "carina_z": 8.0 * S, "bronchus_end": (24.0 * S, -4.0 * S, -4.0 * S), "bronchus_r": 5.0,
+          "vessel_half_len": 150.0, "vessels": []}
+    for cx, cy, ax, ay in sc["lungs"]:
+        for _ in range(6):
+            t, u = rng.uniform(0, 2 * math.pi), math.sqrt(rng.uniform(0, 0.8))
+            p0 = (cx + u * ax * math.cos(t), cy + u * ay * math.sin(t), rng.uniform(-30, 30))
+            d = rng.normal(size=3)
+            sc["vessels"].append((p0, tuple(d / np.linalg.norm(d)), float(rng.uniform(0.8, 1.6))))
+    return sc
+
+
+def background(q, scene=None):
     """HU of the scene (without nodules) at object points q (N,3)."""
+    sc = scene or default_scene()
     x, y, z = q[:, 0], q[:, 1], q[:, 2]
     v = np.full(len(q), -1000.0)
-    body = (x / BODY[0]) ** 2 + (y / BODY[1]) ** 2 <= 1
+    bx, by = sc["body"]
+    body = (x / bx) ** 2 + (y / by) ** 2 <= 1
     v[body] = 40.0
     lung = np.zeros(len(q), bool)
-    for cx, cy, ax, ay in LUNGS:
+    for cx, cy, ax, ay in sc["lungs"]:
         lung |= ((x - cx) / ax) ** 2 + ((y - cy) / ay) ** 2 <= 1
     v[lung & body] = -850.0
-    for p0, d, r in VESSELS:
+    hl = sc["vessel_half_len"]
+    li = np.nonzero(lung)[0]   # vessels exist only inside the lungs: test those points only
+    ql = q[li]
+    for p0, d, r in sc["vessels"]:
         d = np.array(d, float) / np.linalg.norm(d)
-        a = np.array(p0, float) - 80 * d
-        b = np.array(p0, float) + 80 * d
-        inv = lung & (seg_dist(q, a, b) <= r)
-        v[inv] = 40.0
-    (tx, ty), tr = TRACHEA
-    tra = ((x - tx) ** 2 + (y - ty) ** 2 <= tr ** 2) & (z >= 8)
+        a = np.array(p0, float) - hl * d
+        b = np.array(p0, float) + hl * d
+        v[li[seg_dist(ql, a, b) <= r]] = 40.0
+    (tx, ty), tr = sc["trachea"]
+    cz = sc["carina_z"]
+    tra = ((x - tx) ** 2 + (y - ty) ** 2 <= tr ** 2) & (z >= cz)
+    ex, ey, ez = sc["bronchus_end"]
     for side in (-1, 1):
-        a = np.array([tx, ty, 8.0])
-        b = np.array([side * 24.0, -4.0, -4.0])
-        tra |= seg_dist(q, a, b) <= 3.5
+        a = np.array([tx, ty, cz])
+        b = np.array([side * ex, ey, ez])
+        tra |= seg_dist(q, a, b) <= sc["bronchus_r"]
     v[tra & body] = -1000.0
     return v
+
+
+SIZE_CLASSES = [(3.0, 5.0), (5.0, 8.0), (8.0, 15.0), (15.0, 30.0)]
+
+
+def random_nodules(rng, scene, count, zlim):
+    """count nodules with diameters 3-30 mm (the four size classes in turn), solid, part-solid
+    or ground glass, free, touching the pleura or touching a vessel (a vessel is added along
+    the nodule), 30 % ellipsoids; no two closer than 8 mm, clear of the airways and of the
+    other vessels. Returns nodule tuples as in NODULES plus the attachment of each."""
+    out, attach = [], []
+    tx, ty = scene["trachea"][0]
+    cz = scene["carina_z"]
+    ex, ey, ez = scene["bronchus_end"]
+    airways = [(np.array([tx, ty, cz]), np.array([s * ex, ey, ez])) for s in (-1, 1)]
+    airways.append((np.array([tx, ty, cz]), np.array([tx, ty, cz + 300])))
+    hl = scene["vessel_half_len"]
+    for i in range(count):
+        lo, hi = SIZE_CLASSES[i % len(SIZE_CLASSES)]
+        for _try in range(2000):
+            dmm = float(rng.uniform(lo, hi))
+            r = dmm / 2
+            typ = "solid"
+            u = rng.uniform()
+            if dmm >= 5 and u < 0.2:
+                typ = "ground-glass"
+            elif dmm >= 8 and u < 0.4:
+                typ = "part-solid"
+            a = rng.uniform()
+            att = "free" if a < 0.6 else ("pleura" if a < 0.8 else "vessel")
+            semi = (r, r, r)
+            ang = 0.0
+            if rng.uniform() < 0.3:
+                semi = (r, r * rng.uniform(0.65, 1.0), r * rng.uniform(0.65, 1.0))
+                ang = float(rng.uniform(0, 180))
+            cx, cy, ax, ay = scene["lungs"][int(rng.integers(2))]
+            z = float(rng.uniform(zlim[0] + r + 4, zlim[1] - r - 4))
+            t = rng.uniform(0, 2 * math.pi)
+            if att == "pleura":
+                # the point of the wall at angle t, moved inwards along the normal by 0.85 r
+                bx, by = cx + ax * math.cos(t), cy + ay * math.sin(t)
+                nx, ny = math.cos(t) / ax, math.sin(t) / ay
+                nn = math.hypot(nx, ny)
+                c = (bx - nx / nn * 0.85 * max(semi), by - ny / nn * 0.85 * max(semi), z)
+            else:
+                rho = math.sqrt(rng.uniform(0, 1))
+                c = (cx + rho * (ax - r - 4) * math.cos(t), cy + rho * (ay - r - 4) * math.sin(t), z)
+                if ((c[0] - cx) / (ax - r - 3)) ** 2 + ((c[1] - cy) / (ay - r - 3)) ** 2 > 1:
+                    continue
+            cv = np.array(c)
+            if any(seg_dist(cv[None], a0, b0)[0] < r + scene["bronchus_r"] + 8 for a0, b0 in airways):
+                continue
+            if any(np.linalg.norm(cv - np.array(o[2])) < r + max(o[3]) + 8 for o in out):
+                continue
+            ok = True
+            for p0, d, vr in scene["vessels"]:
+                d = np.array(d, float) / np.linalg.norm(d)
+                if seg_dist(cv[None], np.array(p0) - hl * d, np.array(p0) + hl * d)[0] < r + vr + 3:
+                    ok = False
+                    break
+            if not ok:
+                continue
+            vessel = None
+            if att == "vessel":
+                d = rng.normal(size=3)
+                d /= np.linalg.norm(d)
+                uperp = np.cross(d, rng.normal(size=3))
+                uperp /= np.linalg.norm(uperp)
+                vr = float(rng.uniform(0.9, 1.5))
+                p0 = cv + uperp * (min(semi) + 0.5 * vr)
+                # the new vessel must keep clear of the other nodules
+                if any(seg_dist(np.array([o[2]]), p0 - hl * d, p0 + hl * d)[0] < max(o[3]) + vr + 3
+                       for o in out):
+                    continue
+                vessel = (tuple(p0), tuple(d), vr)
+            break
+        else:
+            raise SystemExit("could not place nodule %d" % i)
+        if vessel:
+            scene["vessels"].append(vessel)
+        core = round(dmm * float(rng.uniform(0.35, 0.6)), 2) if typ == "part-solid" else 0
+        hu = -600 if typ != "solid" else 30
+        vdt = int(rng.integers(10, 91)) * 10
+        note = "%s %.1f mm%s" % (typ, dmm, "" if att == "free" else " touching the " + att)
+        out.append(("N%02d" % (i + 1), typ, c, semi, ang, hu, core, vdt, note))
+        attach.append(att)
+    return out, attach
 
 
 def nodule_inside(q, n, scale):
@@ -115,6 +237,15 @@ def nodule_inside(q, n, scale):
 def render(args, prior):
     n, nz, px, th = args.size, args.slices, args.pixel, args.thickness
     rng = np.random.default_rng(args.seed + (1 if prior else 0))
+    nodules, attach = NODULES, [("pleura" if "pleura" in nd[8] else "vessel" if "vessel" in nd[8]
+                                 else "free") for nd in NODULES]
+    scene = default_scene()
+    if args.random:
+        # the layout depends on the seed only, so the prior and the current scan agree
+        lrng = np.random.default_rng(1000 + args.seed)
+        scene = large_scene(lrng)
+        half = (nz - 1) / 2 * th
+        nodules, attach = random_nodules(lrng, scene, args.random, (-half, half))
     # scanner patient coordinates of voxel centres
     xs = (np.arange(n) - (n - 1) / 2) * px
     ys = (np.arange(n) - (n - 1) / 2) * px
@@ -133,11 +264,11 @@ def render(args, prior):
         for q in range(nsz):
             z = zs[k] + ((q + 0.5) / nsz - 0.5) * th
             P = np.stack([X2.ravel(), Y2.ravel(), np.full(n * n, z)], axis=1)
-            acc += background((P - s) @ R)  # rows: R^T (p - s)
+            acc += background((P - s) @ R, scene)  # rows: R^T (p - s)
         vol[k] = (acc / nsz).reshape(n, n)
     truth = []
     ss = 4
-    for nd in NODULES:
+    for nd, att in zip(nodules, attach):
         nid, typ, c, semi, ang, hu, core, vdt, note = nd
         scale = 1.0
         if prior:
@@ -167,7 +298,7 @@ def render(args, prior):
             sub[:] = sub * (1 - f_in) + f_in * 30.0
         a, b, cz = (np.array(semi) * scale)
         truth.append({
-            "id": nid, "type": typ, "note": note,
+            "id": nid, "type": typ, "note": note, "attachment": att,
             "center_patient_mm": [round(float(v), 2) for v in cc],
             "diameters_mm": [round(2 * float(a), 2), round(2 * float(b), 2), round(2 * float(cz), 2)],
             "volume_mm3": round(4.0 / 3.0 * math.pi * a * b * cz, 2),
@@ -270,9 +401,14 @@ def main():
     ap.add_argument("--noise", type=float, default=15)
     ap.add_argument("--kernel", default="B30f")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--random", type=int, default=0, metavar="N",
+                    help="instead of the fixed 12 nodules: N random nodules (3-30 mm, all types "
+                         "and attachments, layout from --seed) in an adult-sized chest")
     args = ap.parse_args()
+    if args.random and args.size == 160:
+        args.size = int(math.ceil(2 * (BODY[0] * 1.8 + 4) / args.pixel))
     if not args.slices:
-        args.slices = int(round(60.0 / args.thickness))
+        args.slices = int(round((100.0 if args.random else 60.0) / args.thickness))
     vol, xs, ys, zs, truth = render(args, args.prior)
     write_series(args, vol, xs, ys, zs, args.prior, truth)
 

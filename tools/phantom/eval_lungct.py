@@ -1,0 +1,213 @@
+#!/usr/bin/python3
+"""Issue 8's phantom study: random-layout CT pairs (make_ct_phantom.py --random), analysed by
+`radnode analyze CUR --prior PRIOR`, compared with the phantom's truth.
+
+For every slice thickness, noise level and seed it writes a current scan and a prior scan
+(--days earlier, each nodule smaller by its doubling time, the patient shifted and rotated),
+runs radnode and matches the findings to the true nodules (a finding matches when its centre
+lies within max(radius, 2.5 mm) + 1.5 mm of a true centre; each true nodule takes at most one
+finding; every finding left over is a false positive, duplicates included). It prints, per
+slice thickness and size class (3-5, 5-8, 8-15, 15-30 mm, by the largest diameter now):
+sensitivity, median absolute and signed volume error, and for pairs that grew by 25 % or more
+the VDT error; per thickness the false positives per scan; then issue 8's three floors.
+
+Usage: eval_lungct.py [--radnode build/radnode] [--work /tmp/rn_lungeval]
+         [--thickness 0.625,1.25,2.5,5] [--noise 15] [--seeds 1,2] [--count 12] [--days 180]
+         [--json summary.json]
+Phantoms are kept in --work and reused when they exist (delete the folder to regenerate).
+Needs /usr/bin/python3 with numpy and pydicom.
+"""
+import argparse
+import json
+import math
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.abspath(os.path.join(HERE, "..", ".."))
+CLASSES = [(3, 5), (5, 8), (8, 15), (15, 30.01)]
+
+
+def phantom(work, th, noise, seed, count, days, prior):
+    d = os.path.join(work, "t%s_n%g_s%d_%s" % (th, noise, seed, "prior" if prior else "cur"))
+    if not os.path.exists(os.path.join(d, "truth.json")):
+        cmd = [sys.executable, os.path.join(HERE, "make_ct_phantom.py"), d, "--random", str(count),
+               "--thickness", str(th), "--noise", str(noise), "--seed", str(seed),
+               "--days", str(days)]
+        if prior:
+            cmd.append("--prior")
+        subprocess.run(cmd, check=True)
+    truth = json.load(open(os.path.join(d, "truth.json")))
+    # radnode reads the folder: keep the truth beside it, not in it
+    os.replace(os.path.join(d, "truth.json"), d + ".truth.json")
+    return d, truth
+
+
+def load_truth(d):
+    p = d + ".truth.json"
+    return json.load(open(p)) if os.path.exists(p) else None
+
+
+def size_class(dmax):
+    for lo, hi in CLASSES:
+        if lo <= dmax < hi:
+            return "%g-%g" % (lo, min(hi, 30))
+    return "other"
+
+
+def match(nodules, findings):
+    pairs = []
+    for i, t in enumerate(nodules):
+        rad = max(t["diameters_mm"]) / 2
+        for j, f in enumerate(findings):
+            dist = math.dist(t["center_patient_mm"], f["center_patient_mm"])
+            if dist <= max(rad, 2.5) + 1.5:
+                pairs.append((dist, i, j))
+    pairs.sort()
+    ti, fj, m = set(), set(), {}
+    for dist, i, j in pairs:
+        if i in ti or j in fj:
+            continue
+        ti.add(i)
+        fj.add(j)
+        m[i] = j
+    return m, [f for j, f in enumerate(findings) if j not in fj]
+
+
+def med(v):
+    return statistics.median(v) if v else float("nan")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--radnode", default=os.path.join(REPO, "build", "radnode"))
+    ap.add_argument("--work", default="/tmp/rn_lungeval")
+    ap.add_argument("--thickness", default="0.625,1.25,2.5,5")
+    ap.add_argument("--noise", default="15")
+    ap.add_argument("--seeds", default="1,2")
+    ap.add_argument("--count", type=int, default=12)
+    ap.add_argument("--days", type=float, default=180)
+    ap.add_argument("--json", default="")
+    args = ap.parse_args()
+    os.makedirs(args.work, exist_ok=True)
+    rows = []          # one per true nodule
+    scans = []         # one per analysed pair
+    for th in [float(x) for x in args.thickness.split(",")]:
+        for noise in [float(x) for x in args.noise.split(",")]:
+            for seed in [int(x) for x in args.seeds.split(",")]:
+                cur, prior = (os.path.join(args.work, "t%s_n%g_s%d_%s" % (th, noise, seed, k))
+                              for k in ("cur", "prior"))
+                tc, tp = load_truth(cur), load_truth(prior)
+                if tc is None:
+                    cur, tc = phantom(args.work, th, noise, seed, args.count, args.days, False)
+                if tp is None:
+                    prior, tp = phantom(args.work, th, noise, seed, args.count, args.days, True)
+                t0 = time.time()
+                r = subprocess.run([args.radnode, "analyze", cur, "--prior", prior, "--json"],
+                                   capture_output=True, text=True)
+                secs = time.time() - t0
+                lines = [x for x in r.stdout.splitlines() if x.startswith("{")]
+                if not lines:
+                    print("th %g noise %g seed %d: no result (%s)" % (th, noise, seed,
+                                                                      r.stderr.strip()[-300:]))
+                    continue
+                f = json.loads(lines[0])
+                if f.get("status") != "ok":
+                    print("th %g noise %g seed %d: %s" % (th, noise, seed, f.get("error")))
+                    scans.append({"th": th, "noise": noise, "seed": seed, "fp": None,
+                                  "error": f.get("error")})
+                    continue
+                finds = f.get("nodules", [])
+                m, fps = match(tc["nodules"], finds)
+                scans.append({"th": th, "noise": noise, "seed": seed, "fp": len(fps),
+                              "seconds": round(secs, 1),
+                              "fp_list": [(n["center_patient_mm"], round(n["volume_mm3"], 1))
+                                          for n in fps]})
+                prior_by_id = {n["id"]: n for n in tp["nodules"]}
+                for i, t in enumerate(tc["nodules"]):
+                    n = finds[m[i]] if i in m else None
+                    vp = prior_by_id[t["id"]]["volume_mm3"]
+                    growth = t["volume_mm3"] / vp - 1
+                    row = {"th": th, "noise": noise, "seed": seed, "id": t["id"],
+                           "type": t["type"], "attachment": t.get("attachment", "free"),
+                           "dmax": max(t["diameters_mm"]), "found": n is not None,
+                           "growth": growth, "vdt_true": t["vdt_days"]}
+                    if n:
+                        row["vol_err"] = n["volume_mm3"] / t["volume_mm3"] - 1
+                        row["type_found"] = n.get("type")
+                        if n.get("prior_volume_mm3"):
+                            row["prior_vol_err"] = n["prior_volume_mm3"] / vp - 1
+                        if n.get("vdt_days"):
+                            row["vdt_err"] = n["vdt_days"] / t["vdt_days"] - 1
+                    rows.append(row)
+                print("th %-5g noise %-3g seed %d: %2d/%2d found, %d false positives, %.1f s" % (
+                    th, noise, seed, len(m), len(tc["nodules"]), len(fps), secs), flush=True)
+
+    print("\nper slice thickness and size class (all types; volume error = found/true - 1;"
+          " VDT only for pairs grown >= 25 %)")
+    print("%-6s %-6s %4s %6s %9s %9s %5s %9s %10s" % (
+        "th mm", "class", "n", "sens", "|vol| med", "vol med", "nVDT", "|VDT| med",
+        "VDT<=10%"))
+    for th in sorted({r["th"] for r in rows}):
+        for cl in ["%g-%g" % (lo, min(hi, 30)) for lo, hi in CLASSES]:
+            rs = [r for r in rows if r["th"] == th and size_class(r["dmax"]) == cl]
+            if not rs:
+                continue
+            fo = [r for r in rs if r["found"]]
+            ve = [r["vol_err"] for r in fo]
+            vd = [r["vdt_err"] for r in fo if "vdt_err" in r and r["growth"] >= 0.25]
+            ng = len([r for r in rs if r["growth"] >= 0.25])
+            print("%-6g %-6s %4d %5.0f%% %8.1f%% %+8.1f%% %5s %8.1f%% %10s" % (
+                th, cl, len(rs), 100 * len(fo) / len(rs), 100 * med([abs(x) for x in ve]),
+                100 * med(ve), "%d/%d" % (len(vd), ng), 100 * med([abs(x) for x in vd]),
+                "%d/%d" % (len([x for x in vd if abs(x) <= 0.10]), ng)))
+        sc = [s for s in scans if s["th"] == th and s["fp"] is not None]
+        if sc:
+            print("%-6g false positives per scan: %.2f (%d scans)" % (
+                th, sum(s["fp"] for s in sc) / len(sc), len(sc)))
+
+    print("\nby type and attachment (all thicknesses)")
+    for key in ("type", "attachment"):
+        for v in sorted({r[key] for r in rows}):
+            rs = [r for r in rows if r[key] == v]
+            fo = [r for r in rs if r["found"]]
+            ve = [r["vol_err"] for r in fo]
+            vd = [r["vdt_err"] for r in fo if "vdt_err" in r and r["growth"] >= 0.25]
+            print("  %-12s n %3d  sens %5.1f%%  |vol| med %5.1f%%  vol med %+5.1f%%  |VDT| med %5.1f%%"
+                  " (n %d)" % (v, len(rs), 100 * len(fo) / len(rs), 100 * med([abs(x) for x in ve]),
+                               100 * med(ve), 100 * med([abs(x) for x in vd]), len(vd)))
+
+    print("\nissue 8 floors")
+    f1 = [abs(r["vol_err"]) for r in rows if r["found"] and r["type"] == "solid" and
+          r["dmax"] >= 6 and r["th"] <= 1.25]
+    print("  median |volume error|, solid >= 6 mm, slices <= 1.25 mm: %.1f %% (n %d; floor <= 5 %%)"
+          " %s" % (100 * med(f1), len(f1), "MET" if f1 and med(f1) <= 0.05 else "NOT MET"))
+    for thmax in (1.25, 2.5, 5.0):
+        g = [r for r in rows if r["growth"] >= 0.25 and r["th"] <= thmax]
+        ok = [r for r in g if "vdt_err" in r and abs(r["vdt_err"]) <= 0.10]
+        print("  VDT within 10 %%, pairs grown >= 25 %%, slices <= %g mm: %d/%d (%.0f %%)" % (
+            thmax, len(ok), len(g), 100 * len(ok) / max(1, len(g))))
+    for th in sorted({r["th"] for r in rows}):
+        rs = [r for r in rows if r["th"] == th and r["type"] == "solid" and r["dmax"] >= 5]
+        sc = [s for s in scans if s["th"] == th and s["fp"] is not None]
+        sens = len([r for r in rs if r["found"]]) / max(1, len(rs))
+        fpps = sum(s["fp"] for s in sc) / max(1, len(sc))
+        print("  slices %g mm: sensitivity solid >= 5 mm %.1f %% (n %d) at %.2f FP/scan %s" % (
+            th, 100 * sens, len(rs), fpps, "MET" if sens >= 0.95 and fpps <= 2 else "NOT MET"))
+    missed = [r for r in rows if not r["found"]]
+    if missed:
+        print("\nmissed:", ", ".join("%s@%gmm/s%d %s %.1fmm %s" % (
+            r["id"], r["th"], r["seed"], r["type"], r["dmax"], r["attachment"]) for r in missed))
+    for s in scans:
+        for c, v in s.get("fp_list", []):
+            print("false positive @%gmm/s%d: centre %s, %.1f mm3" % (s["th"], s["seed"], c, v))
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump({"rows": rows, "scans": scans}, fh, indent=1)
+
+
+if __name__ == "__main__":
+    main()
