@@ -31,8 +31,16 @@
  * to [-0.5, 1] so that zero-mean noise averages out instead of biasing the
  * sum; D is the interior median, or for small nodules (almost no interior on
  * thick slices) the central density corrected for the share of its slab that
- * the nodule fills. Voxels above the threshold that belong to another
- * structure are left out of the shell. Long and short axes are measured in
+ * the nodule fills (at least soft-tissue density, 30 HU, when that estimate
+ * says solid); on a part-solid nodule the boundary's reference is the
+ * density of the interior's outer layer (ground glass), not the core's.
+ * Interior voxels still well below the nodule's density (a low threshold
+ * reaches into the blur) get their partial-volume weight too. Voxels above
+ * the threshold that belong to another structure are left out of the shell.
+ * Against the pleura, the part of the nodule in the pleural rim comes back
+ * inside the region's moment ellipsoid. A region that runs out of its search
+ * ball is measured once more with a ball twice as large (a nodule larger
+ * than its detection scale) before it is called a leak. Long and short axes are measured in
  * the axial plane (longest Feret diameter over the slices, the perpendicular
  * extent on that slice, pixel edge to edge), the type from the solid
  * (>= -300 HU) share, for small nodules from D. Findings whose centres lie
@@ -65,13 +73,17 @@ static const double SCALES_MM[NSCALES] = {1.0, 1.4, 2.0, 2.8, 4.0, 5.6, 8.0, 11.
 #define RESTORE_HU_MARGIN 50.0 /* above the 95th percentile of the opened nodule */
 #define SMALL_INTERIOR_VOXELS 27 /* fewer interior voxels: density from partial_volume_density */
 #define DENSITY_MAX_HU 100.0     /* soft tissue; calcium is not modelled */
+#define SMALL_SOLID_REF_HU 30.0  /* soft tissue (muscle, blood, solid nodules: 20-50 HU) */
 #define MASS_NECK_RISE 1.15 /* area rise after a fall that marks a neck (masses) */
 #define VESSEL_RATIO 1.3  /* a nodule on a vessel is at least this much thicker */
 #define FIRST_PASS_HU -725.0
+#define INTERIOR_FULL 0.75 /* share of the contrast above which an interior voxel counts 1 */
+#define EDGE_DENSITY_GAP_HU 30.0 /* interior median above its outer layer: a part-solid nodule */
 #define ROI_MAX_MM 60.0
 #define MASS_MIN_MM3 4000.0
 #define MASS_RESPONSE 1e6 /* marks candidates of the mass path */
 #define MASS_SCALE_MM 8.0 /* from this scale on, the 30 mm-closed envelope is searched */
+#define MASS_SCALE_INDEX 6 /* SCALES_MM[6] == MASS_SCALE_MM */
 
 const char *rn_lungct_type_name(RnNoduleType t)
 {
@@ -289,6 +301,7 @@ typedef struct Work {
     float *vals;
     size_t *queue;
     size_t cap;
+    int retry; /* measure() is running on an enlarged search ball */
 } Work;
 
 /* Feret diameters on one slice of the region; returns long axis (mm). */
@@ -447,8 +460,8 @@ static int pleural_rim_removed(const uint8_t *mask, const RnVolume *w, uint8_t *
 }
 
 /* Adds to wk->allowed the voxels of wk->orig inside the moment ellipsoid of wk->low (n voxels),
- * each semi-axis enlarged by one voxel (half a slice along z). */
-static void restore_in_ellipsoid(Work *wk, const Roi *r, size_t n)
+ * each semi-axis enlarged in-plane by px_margin pixels (half a slice along z). */
+static void restore_in_ellipsoid(Work *wk, const Roi *r, size_t n, double px_margin)
 {
     /* no denser than the nodule itself: a vessel on a ground-glass nodule is not restored */
     size_t nv = 0;
@@ -492,8 +505,8 @@ static void restore_in_ellipsoid(Work *wk, const Roi *r, size_t n)
         cov[a] += sp[a] * sp[a] / 12.0;
     double ev[3], vec[3][3], semi[3];
     rn_image_sym3_eigenvalues(cov, ev);
-    /* the margin: one pixel in-plane, half a slice along z */
-    double margin[3] = {sp[0], sp[1], 0.5 * sp[2]};
+    /* the margin: px_margin pixels in-plane, half a slice along z */
+    double margin[3] = {px_margin * sp[0], px_margin * sp[1], 0.5 * sp[2]};
     for (int k = 0; k < 3; k++) {
         rn_image_sym3_eigenvector(cov, ev[k], vec[k]);
         /* a solid ellipsoid of semi-axis a has variance a^2 / 5 along it */
@@ -520,6 +533,40 @@ static void restore_in_ellipsoid(Work *wk, const Roi *r, size_t n)
 static size_t cpos_roi(const Roi *r, const Cand *c)
 {
     return roi_index(r, c->x - r->lo[0], c->y - r->lo[1], c->z - r->lo[2]);
+}
+
+/* A nodule against the pleura: its region grew in the lung mask less the pleural rim, so the
+ * slab of the nodule within the rim (1.5 pixels next to the wall) is missing, up to a fifth of
+ * a small juxtapleural nodule's volume. The rim voxels at or above the threshold T that lie in
+ * the region's moment ellipsoid, enlarged by the rim's width, come back: the nodule ends at the
+ * wall, while the wall's own partial volume next to it, outside the ellipsoid, stays out (the
+ * reason for the rim). Returns the number of voxels restored. */
+static size_t restore_pleural_rim(Work *wk, const Roi *r, double T, size_t seed)
+{
+    size_t nx = wk->w->nx, ny = wk->w->ny, nr = r->n[0] * r->n[1] * r->n[2];
+    size_t n = 0, touching = 0;
+    for (size_t j = 0; j < nr; j++) {
+        size_t x = j % r->n[0], y = (j / r->n[0]) % r->n[1], z = j / (r->n[0] * r->n[1]);
+        size_t gi = rn_image_index(nx, ny, x + r->lo[0], y + r->lo[1], z + r->lo[2]);
+        wk->orig[j] = wk->lung[gi] && !wk->grow[gi] && !wk->region[j] && wk->w->data[gi] >= T &&
+                      !wk->claimed[gi];
+        wk->low[j] = wk->region[j];
+        n += wk->region[j];
+    }
+    for (size_t j = 0; j < nr && !touching; j++) {
+        if (!wk->orig[j])
+            continue;
+        size_t x = j % r->n[0], y = (j / r->n[0]) % r->n[1];
+        touching = (x > 0 && wk->region[j - 1]) || (x + 1 < r->n[0] && wk->region[j + 1]) ||
+                   (y > 0 && wk->region[j - r->n[0]]) ||
+                   (y + 1 < r->n[1] && wk->region[j + r->n[0]]);
+    }
+    if (!touching || n < 4)
+        return 0;
+    memcpy(wk->allowed, wk->region, nr);
+    restore_in_ellipsoid(wk, r, n, 1.5);
+    size_t m = grow(r, wk->allowed, seed, wk->region, wk->queue);
+    return m > n ? m - n : 0;
 }
 
 /* Removes from wk->region the solid (>= SOLID_HU) structures that enter it and continue
@@ -843,7 +890,7 @@ static int measure(Work *wk, const Cand *c, const size_t crop_lo[3], int id, RnN
          * one voxel (half a slice), is restored; attached vessels end at its surface. */
         {
             size_t n_open = grow(&r, wk->allowed, seed, wk->low, wk->queue);
-            restore_in_ellipsoid(wk, &r, n_open);
+            restore_in_ellipsoid(wk, &r, n_open, 1.0);
         }
         count = grow(&r, wk->allowed, seed, wk->region, wk->queue);
         if (!count)
@@ -891,6 +938,7 @@ static int measure(Work *wk, const Cand *c, const size_t crop_lo[3], int id, RnN
                 return 0;
         }
     }
+    restore_pleural_rim(wk, &r, T, seed);
     /* Leak: the region reaches the edge of its search ball. */
     size_t touching = 0;
     for (size_t j = 0; j < nr; j++) {
@@ -906,8 +954,21 @@ static int measure(Work *wk, const Cand *c, const size_t crop_lo[3], int id, RnN
     /* Mass candidates (soft tissue in the 30 mm envelope) are kept, their extent marked as
      * limited by the search ball; blob candidates that leak are vessels or wall. */
     bool is_mass = c->response >= MASS_RESPONSE;
-    if (touching > 2 && !is_mass)
+    if (touching > 2 && !is_mass) {
+        /* The candidate may be a detail of a nodule larger than its scale (a large
+         * ground-glass nodule on the pleura, whose coarse-scale response the wall flattens):
+         * measured once more with a search ball twice as large, a nodule is contained in
+         * it, while a vessel or the wall leaks again. */
+        if (!wk->retry && c->scale + 2 < MASS_SCALE_INDEX) {
+            Cand c2 = *c;
+            c2.scale += 2;
+            wk->retry = 1;
+            int rc2 = measure(wk, &c2, crop_lo, id, nd, err);
+            wk->retry = 0;
+            return rc2;
+        }
         return 0;
+    }
     /* Partial-volume volume, centroid, HU statistics, type. */
     double vox = sp[0] * sp[1] * sp[2];
     double vol = 0, wsum = 0, cx = 0, cy = 0, cz = 0, hs = 0, hs2 = 0;
@@ -936,7 +997,44 @@ static int measure(Work *wk, const Cand *c, const size_t crop_lo[3], int id, RnN
     bool small = nv < SMALL_INTERIOR_VOXELS;
     if (small)
         D = partial_volume_density(wk, &r, P, Mi);
-    double ref = D - P < MIN_CONTRAST_HU ? MIN_CONTRAST_HU : D - P;
+    /* A small nodule whose estimate says solid is taken at soft-tissue density at least: the
+     * estimate corrects for the slab but not for the in-plane blur, and on a 3 mm nodule it
+     * reads a few hundred HU low, which inflates every partial-volume weight (by 40 % at
+     * -220 HU). The type below still follows the estimate. */
+    double D_ref = small && D >= SOLID_HU && D < SMALL_SOLID_REF_HU ? SMALL_SOLID_REF_HU : D;
+    double ref = D_ref - P < MIN_CONTRAST_HU ? MIN_CONTRAST_HU : D_ref - P;
+    /* A part-solid nodule: its edge is ground glass, far less dense than the interior median
+     * (the solid core pulls it up), and a boundary voxel is a mix of parenchyma and the edge's
+     * tissue, not the core's. The reference is then the density of the interior's outer layer
+     * (interior voxels next to a boundary voxel). */
+    if (!small) {
+        size_t ne = 0;
+        for (size_t j = 0; j < nr; j++) {
+            if (!wk->region[j])
+                continue;
+            size_t x = j % r.n[0], y = (j / r.n[0]) % r.n[1], z = j / (r.n[0] * r.n[1]);
+            if (!x || !y || !z || x + 2 >= r.n[0] || y + 2 >= r.n[1] || z + 2 >= r.n[2] || x < 2 ||
+                y < 2 || z < 2)
+                continue;
+            size_t st[3] = {1, r.n[0], r.n[0] * r.n[1]};
+            bool interior = true, outer = false;
+            for (int a = 0; a < 3 && interior; a++)
+                interior = wk->region[j - st[a]] && wk->region[j + st[a]];
+            if (!interior)
+                continue;
+            for (int a = 0; a < 3 && !outer; a++) /* a neighbour that is not interior */
+                for (int sgn = -1; sgn <= 1 && !outer; sgn += 2) {
+                    size_t k = sgn < 0 ? j - st[a] : j + st[a];
+                    for (int b = 0; b < 3 && !outer; b++)
+                        outer = !wk->region[k - st[b]] || !wk->region[k + st[b]];
+                }
+            if (outer)
+                wk->vals[ne++] = roi_hu(wk, &r, j);
+        }
+        double edge = ne >= 8 ? median_of(wk->vals, ne) : D;
+        if (D - edge > EDGE_DENSITY_GAP_HU && edge - P >= MIN_CONTRAST_HU)
+            ref = edge - P;
+    }
     /* Shell: within 2 mm (and one slice) of the region. */
     double shell_mm = sp[2] > 2.0 ? sp[2] * 1.01 : 2.0;
     RnMask dm = {.nx = r.n[0], .ny = r.n[1], .nz = r.n[2], .data = wk->allowed};
@@ -963,10 +1061,15 @@ static int measure(Work *wk, const Cand *c, const size_t crop_lo[3], int id, RnN
                         wk->region[j - r.n[0]] && wk->region[j + r.n[0]] &&
                         wk->region[j - r.n[0] * r.n[1]] && wk->region[j + r.n[0] * r.n[1]];
         if (interior) {
-            wt = 1;
             ninterior++;
             if (hv >= SOLID_HU)
                 nsolid_int++;
+        }
+        /* An interior voxel counts whole when it is dense; one still well below the
+         * nodule's density (a region grown at a low threshold reaches into the blur) gets its
+         * partial-volume weight like a boundary voxel. */
+        if (interior && hv - P >= INTERIOR_FULL * ref) {
+            wt = 1;
         } else {
             wt = (hv - P) / ref;
             wt = wt < -0.5 ? -0.5 : wt > 1 ? 1 : wt;
