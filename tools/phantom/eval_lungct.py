@@ -13,7 +13,7 @@ the VDT error; per thickness the false positives per scan; then issue 8's three 
 
 Usage: eval_lungct.py [--radnode build/radnode] [--work /tmp/rn_lungeval]
          [--thickness 0.625,1.25,2.5,5] [--noise 15] [--seeds 1,2] [--count 12] [--days 180]
-         [--json summary.json]
+         [--json summary.json] [--check]
 Phantoms are kept in --work and reused when they exist (delete the folder to regenerate).
 Needs /usr/bin/python3 with numpy and pydicom.
 """
@@ -91,6 +91,12 @@ def main():
     ap.add_argument("--count", type=int, default=12)
     ap.add_argument("--days", type=float, default=180)
     ap.add_argument("--json", default="")
+    ap.add_argument("--check", action="store_true",
+                    help="exit 1 unless, at slices <= 2.5 mm, sensitivity for solid nodules >= 5 mm "
+                         "is >= 95 %% at <= 2 FP/scan; at <= 1.25 mm the median |volume error| "
+                         "of solid nodules >= 6 mm is <= 5 %%; and every free nodule >= 5 mm "
+                         "grown >= 25 %% has its VDT within 10 %% (the regression guard of the "
+                         "integration test; nodules on the pleura or a vessel are reported only)")
     args = ap.parse_args()
     os.makedirs(args.work, exist_ok=True)
     rows = []          # one per true nodule
@@ -207,6 +213,31 @@ def main():
     if args.json:
         with open(args.json, "w") as fh:
             json.dump({"rows": rows, "scans": scans}, fh, indent=1)
+    if args.check:
+        bad = []
+        if not rows or any(s["fp"] is None for s in scans):
+            bad.append("a series was refused or gave no result")
+        for th in sorted({r["th"] for r in rows if r["th"] <= 2.5}):
+            rs = [r for r in rows if r["th"] == th and r["type"] == "solid" and r["dmax"] >= 5]
+            sc = [s for s in scans if s["th"] == th and s["fp"] is not None]
+            sens = len([r for r in rs if r["found"]]) / max(1, len(rs))
+            fpps = sum(s["fp"] for s in sc) / max(1, len(sc))
+            if sens < 0.95 or fpps > 2:
+                bad.append("%g mm: sensitivity %.1f %% at %.2f FP/scan" % (th, 100 * sens, fpps))
+        f1 = [abs(r["vol_err"]) for r in rows if r["found"] and r["type"] == "solid" and
+              r["dmax"] >= 6 and r["th"] <= 1.25]
+        if f1 and med(f1) > 0.05:
+            bad.append("median |volume error| %.1f %%" % (100 * med(f1)))
+        for r in rows:
+            if (r["attachment"] == "free" and r["dmax"] >= 5 and r["growth"] >= 0.25 and
+                    r["th"] <= 2.5 and not ("vdt_err" in r and abs(r["vdt_err"]) <= 0.10)):
+                bad.append("%s at %g mm (seed %d): VDT error %s" % (
+                    r["id"], r["th"], r["seed"],
+                    "%+.1f %%" % (100 * r["vdt_err"]) if "vdt_err" in r else "none"))
+        if bad:
+            print("CHECK FAILED: " + "; ".join(bad))
+            sys.exit(1)
+        print("check passed")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,17 @@
+#!/bin/bash
+# Issue 8's phantom study in small: one random-layout pair (tools/phantom/make_ct_phantom.py
+# --random 12, seed 1: nodules of 3-30 mm, solid / part-solid / ground glass, free / on the
+# pleura / on a vessel, in an adult-sized chest) at 1.25 mm slices, analysed with its prior by
+# `radnode analyze --prior`, scored by tools/phantom/eval_lungct.py --check: sensitivity for
+# solid nodules >= 5 mm >= 95 % at <= 2 false positives per scan, median |volume error| of solid
+# nodules >= 6 mm <= 5 %, every free nodule >= 5 mm grown >= 25 % with its VDT within 10 %.
+# The whole study (4 slice thicknesses x 5 seeds) is in docs/lungct.md. Skips (77) without
+# /usr/bin/python3 + numpy + pydicom.
+set -u
+: "${RADNODE:?}" "${RN_SOURCE_DIR:?}"
+if ! /usr/bin/python3 -c 'import numpy, pydicom' 2>/dev/null; then
+    echo "SKIP: /usr/bin/python3 with numpy and pydicom is needed for the phantom"; exit 77
+fi
+tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+/usr/bin/python3 "$RN_SOURCE_DIR/tools/phantom/eval_lungct.py" --radnode "$RADNODE" --work "$tmp" \
+    --thickness 1.25 --seeds 1 --check
