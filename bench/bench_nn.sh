@@ -17,7 +17,9 @@ REPEAT=${REPEAT:-30}
 BACKENDS=${BACKENDS:-auto}
 DATA=$ROOT/tests/data/nn
 EXTRA_MODELS=""
-[ -f "$DATA/boneage.onnx" ] && EXTRA_MODELS=boneage
+# the shipped bone-age model (its PyTorch twin is tools/boneage/model.py, untrained: same cost)
+[ -f "$ROOT/models/boneage-v2.onnx" ] && EXTRA_MODELS=boneage
+onnx_of() { if [ "$1" = boneage ]; then echo "$ROOT/models/boneage-v2.onnx"; else echo "$DATA/$1.onnx"; fi; }
 MODELS=${MODELS:-"resnet18s mobilenetv2s unet2d cnn3d $EXTRA_MODELS"}
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
@@ -32,16 +34,16 @@ for m in $MODELS; do
   for b in 1 16; do
     r=$REPEAT; w=5
     if [ $b = 16 ]; then r=$(( REPEAT / 6 > 3 ? REPEAT / 6 : 3 )); w=1; fi
-    args=$($PY "$ROOT/bench/bench_nn.py" inputs "$DATA/$m.onnx" "$TMP" $b)
+    args=$($PY "$ROOT/bench/bench_nn.py" inputs "$(onnx_of $m)" "$TMP" $b)
     for be in $BACKENDS; do
       bin=$RADNODE
       [ "$be" = before ] && bin=${RADNODE_BEFORE:?BACKENDS has before: set RADNODE_BEFORE}
-      RN_NN_BACKEND=${be/before/auto} /usr/bin/time -v "$bin" nn run "$DATA/$m.onnx" $args --threads "$THREADS" \
+      RN_NN_BACKEND=${be/before/auto} /usr/bin/time -v "$bin" nn run "$(onnx_of $m)" $args --threads "$THREADS" \
         --repeat $r --warmup $w >/dev/null 2>"$TMP/rn_$be.txt"
     done
     extra=""
     if [ $m = boneage ]; then
-      extra=$($PY -c "import onnx;m=onnx.load('$DATA/boneage.onnx');print(','.join(str(d.dim_value or 1) for d in m.graph.input[0].type.tensor_type.shape.dim[1:]))")
+      extra=$($PY -c "import onnx;m=onnx.load('$(onnx_of boneage)');print(','.join(str(d.dim_value or 1) for d in m.graph.input[0].type.tensor_type.shape.dim[1:]))")
     fi
     /usr/bin/time -v $PY "$ROOT/bench/bench_nn.py" torch $m $b "$THREADS" $w $r $extra >"$TMP/pt.txt" 2>"$TMP/pt_err.txt" || true
     pt_rss=$(rss < "$TMP/pt_err.txt")
