@@ -1033,7 +1033,7 @@ static int measure(Work *wk, const Cand *c, const size_t crop_lo[3], int id, RnN
                 wk->vals[ne++] = roi_hu(wk, &r, j);
         }
         double edge = ne >= 8 ? median_of(wk->vals, ne) : D;
-        if (D - edge > EDGE_DENSITY_GAP_HU && edge - P >= MIN_CONTRAST_HU)
+        if (D - edge > EDGE_DENSITY_GAP_HU && edge < SOLID_HU && edge - P >= MIN_CONTRAST_HU)
             ref = edge - P;
     }
     /* Shell: within 2 mm (and one slice) of the region. */
