@@ -1014,8 +1014,8 @@ static int measure(Work *wk, const Cand *c, const size_t crop_lo[3], int id, RnN
             if (!wk->region[j])
                 continue;
             size_t x = j % r.n[0], y = (j / r.n[0]) % r.n[1], z = j / (r.n[0] * r.n[1]);
-            if (!x || !y || !z || x + 2 >= r.n[0] || y + 2 >= r.n[1] || z + 2 >= r.n[2] || x < 2 ||
-                y < 2 || z < 2)
+            /* two voxels from the ROI's faces: the neighbours' neighbours are read below */
+            if (x < 2 || y < 2 || z < 2 || x + 2 >= r.n[0] || y + 2 >= r.n[1] || z + 2 >= r.n[2])
                 continue;
             size_t st[3] = {1, r.n[0], r.n[0] * r.n[1]};
             bool interior = true, outer = false;
