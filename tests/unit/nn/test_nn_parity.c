@@ -146,6 +146,25 @@ static void unload(const Case *c, Loaded *l)
     rn_nn_model_destroy(l->m);
 }
 
+/* The case's batch-1 inputs repeated `batch` times along axis 0 (malloc'd data, freed by the
+ * caller); 0 when an input has no batch axis of 1. */
+static int repeat_batch(const Case *c, const Loaded *l, RnNnTensor *out, int batch)
+{
+    for (int i = 0; i < c->n_in; i++)
+        if (l->in[i].ndim < 1 || l->in[i].shape[0] != 1)
+            return 0;
+    for (int i = 0; i < c->n_in; i++) {
+        int64_t n = count_of(l->in[i].ndim, l->in[i].shape);
+        out[i] = l->in[i];
+        out[i].shape[0] = batch;
+        out[i].data = malloc((size_t)(batch * n) * sizeof(float));
+        assert_non_null(out[i].data);
+        for (int k = 0; k < batch; k++)
+            memcpy(out[i].data + k * n, l->in[i].data, (size_t)n * sizeof(float));
+    }
+    return 1;
+}
+
 static void check_case_on(const Case *c, int threads, int conv_impl, int gemm_builtin,
                           int backend)
 {
@@ -253,23 +272,9 @@ static void test_batch_replan(void **state)
         Loaded l;
         load(c, &l);
         RnNnTensor in2[MAX_IO];
-        int ok = 1;
-        for (int i = 0; i < c->n_in; i++) {
-            in2[i] = l.in[i];
-            if (in2[i].ndim < 1 || in2[i].shape[0] != 1)
-                ok = 0;
-        }
-        if (!ok) {
+        if (!repeat_batch(c, &l, in2, 2)) {
             unload(c, &l);
             continue;
-        }
-        for (int i = 0; i < c->n_in; i++) {
-            int64_t n = count_of(l.in[i].ndim, l.in[i].shape);
-            in2[i].shape[0] = 2;
-            in2[i].data = malloc((size_t)(2 * n) * sizeof(float));
-            assert_non_null(in2[i].data);
-            memcpy(in2[i].data, l.in[i].data, (size_t)n * sizeof(float));
-            memcpy(in2[i].data + n, l.in[i].data, (size_t)n * sizeof(float));
         }
         RnError err = {0};
         RnNnTensor out[MAX_IO];
@@ -360,23 +365,9 @@ static void test_batch4_auto(void **state)
         load(c, &l);
         l.m->conv_backend = NN_BACKEND_AUTO;
         RnNnTensor in4[MAX_IO];
-        int ok = 1;
-        for (int i = 0; i < c->n_in; i++) {
-            in4[i] = l.in[i];
-            if (in4[i].ndim < 1 || in4[i].shape[0] != 1)
-                ok = 0;
-        }
-        if (!ok) {
+        if (!repeat_batch(c, &l, in4, 4)) {
             unload(c, &l);
             continue;
-        }
-        for (int i = 0; i < c->n_in; i++) {
-            int64_t n = count_of(l.in[i].ndim, l.in[i].shape);
-            in4[i].shape[0] = 4;
-            in4[i].data = malloc((size_t)(4 * n) * sizeof(float));
-            assert_non_null(in4[i].data);
-            for (int k = 0; k < 4; k++)
-                memcpy(in4[i].data + k * n, l.in[i].data, (size_t)n * sizeof(float));
         }
         RnError err = {0};
         RnNnTensor out[MAX_IO];
