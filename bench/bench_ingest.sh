@@ -8,13 +8,20 @@
 # thumbnails) and NL 512x512x16-bit CT slices (~512 KB), fresh UIDs, in one
 # study. Each receiver is measured ROUNDS times, interleaved, and the median
 # is printed with the ratio against storescp. `radnode storescp --no-fsync` is
-# measured too: it shows what the sender and the machine allow at all.
+# measured too: it shows what the sender and the machine allow at all; and
+# the disk alone (PAR threads writing the same files durably, no network, no
+# DICOM): what no durable receiver can exceed on this disk. SENDER=radnode
+# sends with `radnode send --associations PAR` instead of storescu.
+# The issue's case (512 KB CT slices only): NS=0 NL=400.
 # Never a pass/fail test.
 set -u
 RADNODE=${RADNODE:-$(dirname "$0")/../build/radnode}
 NS=${NS:-300}
 NL=${NL:-200}
 PAR=${PAR:-4}
+# SENDER=radnode: `radnode send --associations PAR` instead of PAR storescu processes (a lighter
+# sender leaves more of the 2 cores to the receiver; the same sender for every receiver)
+SENDER=${SENDER:-storescu}
 ROUNDS=${ROUNDS:-3}
 export TCP_NODELAY=1
 W=$(mktemp -d /tmp/rn_bench_ingest.XXXXXX)
@@ -63,6 +70,12 @@ send_par() { # port -> seconds
     local k files=("$W"/in/*.dcm) n t0 t1 pids=()
     n=${#files[@]}
     t0=$(date +%s.%N)
+    if [ "$SENDER" = radnode ]; then
+        "$RADNODE" send --associations "$PAR" --aec ANY 127.0.0.1 "$1" "$W/in" >/dev/null 2>&1
+        t1=$(date +%s.%N)
+        python3 -c "print('%.3f' % ($t1 - $t0))"
+        return
+    fi
     for k in $(seq 0 $((PAR - 1))); do
         storescu -aec ANY 127.0.0.1 "$1" "${files[@]:$((k * n / PAR)):$(((k + 1) * n / PAR - k * n / PAR))}" \
             >/dev/null 2>&1 &
@@ -111,19 +124,54 @@ run_dcmtk() {
     stop $pid
 }
 
-T_NODE=() T_SCP=() T_DC=() T_CEIL=()
+# The disk's own ceiling for durable writes, without DICOM or network: PAR threads each
+# writing the same files as a durable receiver must (write, fdatasync, rename, fsync of the
+# folder). No durable receiver can store faster than this on this disk.
+disk_ceiling() {
+    rm -rf "$W/disk"
+    python3 - "$W/in" "$W/disk" "$PAR" <<'PY'
+import os, sys, threading, time
+src, out, par = sys.argv[1], sys.argv[2], int(sys.argv[3])
+os.makedirs(out)
+files = sorted(os.listdir(src))
+data = [open(os.path.join(src, f), 'rb').read() for f in files]
+def work(k):
+    for i in range(k, len(data), par):
+        p = os.path.join(out, files[i])
+        fd = os.open(p + '.tmp', os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        os.write(fd, data[i])
+        os.fdatasync(fd)
+        os.close(fd)
+        os.rename(p + '.tmp', p)
+        dfd = os.open(out, os.O_RDONLY)
+        os.fsync(dfd)
+        os.close(dfd)
+t0 = time.time()
+th = [threading.Thread(target=work, args=(k,)) for k in range(par)]
+for x in th:
+    x.start()
+for x in th:
+    x.join()
+print('%.3f' % (time.time() - t0))
+PY
+}
+
+T_NODE=() T_SCP=() T_DC=() T_CEIL=() T_DISK=()
 for r in $(seq "$ROUNDS"); do
     T_DC+=("$(run_dcmtk)")
     T_NODE+=("$(run_node)")
     T_SCP+=("$(run_rnscp)")
     T_CEIL+=("$(run_rnscp --no-fsync)")
+    T_DISK+=("$(disk_ceiling)")
 done
-python3 - "$N" "$MB" "$PAR" "${T_DC[*]}" "${T_NODE[*]}" "${T_SCP[*]}" "${T_CEIL[*]}" <<'PY'
+python3 - "$N" "$MB" "$PAR" "${T_DC[*]}" "${T_NODE[*]}" "${T_SCP[*]}" "${T_CEIL[*]}" \
+    "${T_DISK[*]}" "$SENDER" <<'PY'
 import statistics, sys
 n, mb, par = int(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3])
-dc, node, scp, ceil = ([float(x) for x in a.split()] for a in sys.argv[4:8])
-print('%d instances (%.0f MB), %d parallel storescu associations, median of %d rounds'
-      % (n, mb, par, len(dc)))
+dc, node, scp, ceil, disk = ([float(x) for x in a.split()] for a in sys.argv[4:9])
+sender = sys.argv[9]
+print('%d instances (%.0f MB), %d parallel associations from %s, median of %d rounds'
+      % (n, mb, par, 'radnode send' if sender == 'radnode' else 'storescu', len(dc)))
 def line(name, ts):
     t = statistics.median(ts)
     print('%-34s %8.1f inst/s %7.1f MB/s   (runs: %s s)' % (name, n / t, mb / t,
@@ -138,4 +186,7 @@ print('ratio radnode storescp / storescp: %.2fx' % (d / b))
 # With no durability at all radnode is limited by the sender (storescu) and the
 # machine: no durable receiver can beat this ratio with this sender here.
 print('ceiling (no fsync) / storescp:     %.2fx' % (d / c))
+# Durable writes alone (no network, no DICOM), PAR writers: the disk's limit.
+e = line('disk: durable writes only', disk)
+print('disk ceiling / storescp:           %.2fx' % (d / e))
 PY

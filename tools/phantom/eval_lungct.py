@@ -13,7 +13,7 @@ the VDT error; per thickness the false positives per scan; then issue 8's three 
 
 Usage: eval_lungct.py [--radnode build/radnode] [--work /tmp/rn_lungeval]
          [--thickness 0.625,1.25,2.5,5] [--noise 15] [--seeds 1,2] [--count 12] [--days 180]
-         [--json summary.json] [--check]
+         [--new K] [--json summary.json] [--check]
 Phantoms are kept in --work and reused when they exist (delete the folder to regenerate).
 Needs /usr/bin/python3 with numpy and pydicom.
 """
@@ -31,12 +31,17 @@ REPO = os.path.abspath(os.path.join(HERE, "..", ".."))
 CLASSES = [(3, 5), (5, 8), (8, 15), (15, 30.01)]
 
 
-def phantom(work, th, noise, seed, count, days, prior):
-    d = os.path.join(work, "t%s_n%g_s%d_%s" % (th, noise, seed, "prior" if prior else "cur"))
+def phantom_dir(work, th, noise, seed, new, kind):
+    return os.path.join(work, "t%s_n%g_s%d%s_%s" % (th, noise, seed,
+                                                    "_new%d" % new if new else "", kind))
+
+
+def phantom(work, th, noise, seed, count, days, prior, new):
+    d = phantom_dir(work, th, noise, seed, new, "prior" if prior else "cur")
     if not os.path.exists(os.path.join(d, "truth.json")):
         cmd = [sys.executable, os.path.join(HERE, "make_ct_phantom.py"), d, "--random", str(count),
                "--thickness", str(th), "--noise", str(noise), "--seed", str(seed),
-               "--days", str(days)]
+               "--days", str(days), "--new", str(new)]
         if prior:
             cmd.append("--prior")
         subprocess.run(cmd, check=True)
@@ -90,6 +95,9 @@ def main():
     ap.add_argument("--seeds", default="1,2")
     ap.add_argument("--count", type=int, default=12)
     ap.add_argument("--days", type=float, default=180)
+    ap.add_argument("--new", type=int, default=0, metavar="K",
+                    help="K more nodules per pair that are absent from the prior (new); they "
+                         "must be called new, and are left out of the other figures")
     ap.add_argument("--json", default="")
     ap.add_argument("--check", action="store_true",
                     help="exit 1 unless, at slices <= 2.5 mm, sensitivity for solid nodules >= 5 mm "
@@ -99,18 +107,21 @@ def main():
                          "integration test; nodules on the pleura or a vessel are reported only)")
     args = ap.parse_args()
     os.makedirs(args.work, exist_ok=True)
-    rows = []          # one per true nodule
+    rows = []          # one per true nodule present in both scans
+    news = []          # one per true nodule absent from the prior (--new)
     scans = []         # one per analysed pair
     for th in [float(x) for x in args.thickness.split(",")]:
         for noise in [float(x) for x in args.noise.split(",")]:
             for seed in [int(x) for x in args.seeds.split(",")]:
-                cur, prior = (os.path.join(args.work, "t%s_n%g_s%d_%s" % (th, noise, seed, k))
+                cur, prior = (phantom_dir(args.work, th, noise, seed, args.new, k)
                               for k in ("cur", "prior"))
                 tc, tp = load_truth(cur), load_truth(prior)
                 if tc is None:
-                    cur, tc = phantom(args.work, th, noise, seed, args.count, args.days, False)
+                    cur, tc = phantom(args.work, th, noise, seed, args.count, args.days, False,
+                                      args.new)
                 if tp is None:
-                    prior, tp = phantom(args.work, th, noise, seed, args.count, args.days, True)
+                    prior, tp = phantom(args.work, th, noise, seed, args.count, args.days, True,
+                                        args.new)
                 t0 = time.time()
                 r = subprocess.run([args.radnode, "analyze", cur, "--prior", prior, "--json"],
                                    capture_output=True, text=True)
@@ -135,6 +146,10 @@ def main():
                 prior_by_id = {n["id"]: n for n in tp["nodules"]}
                 for i, t in enumerate(tc["nodules"]):
                     n = finds[m[i]] if i in m else None
+                    if t.get("new"):    # absent from the prior: must be called new
+                        news.append({"th": th, "seed": seed, "id": t["id"], "found": n is not None,
+                                     "status": n.get("status") if n else None})
+                        continue
                     vp = prior_by_id[t["id"]]["volume_mm3"]
                     growth = t["volume_mm3"] / vp - 1
                     row = {"th": th, "noise": noise, "seed": seed, "id": t["id"],
@@ -142,6 +157,8 @@ def main():
                            "dmax": max(t["diameters_mm"]), "found": n is not None,
                            "growth": growth, "vdt_true": t["vdt_days"]}
                     if n:
+                        row["status"] = n.get("status")
+                        row["prior_found_by"] = n.get("prior_found_by")
                         row["vol_err"] = n["volume_mm3"] / t["volume_mm3"] - 1
                         row["type_found"] = n.get("type")
                         if n.get("prior_volume_mm3"):
@@ -203,6 +220,16 @@ def main():
         fpps = sum(s["fp"] for s in sc) / max(1, len(sc))
         print("  slices %g mm: sensitivity solid >= 5 mm %.1f %% (n %d) at %.2f FP/scan %s" % (
             th, 100 * sens, len(rs), fpps, "MET" if sens >= 0.95 and fpps <= 2 else "NOT MET"))
+    targeted = [r for r in rows if r.get("prior_found_by", "detection") != "detection"]
+    print("  prior counterparts measured at the registered location (not detected in the prior):"
+          " %d" % len(targeted))
+    wrong_new = [r for r in rows if r.get("status") == "new"]
+    print("  nodules present in both scans but called new: %d of %d found" % (
+        len(wrong_new), len([r for r in rows if r["found"]])))
+    if news:
+        fn = [x for x in news if x["found"]]
+        print("  new nodules (absent from the prior) called new: %d of %d found (%d in all)" % (
+            len([x for x in fn if x["status"] == "new"]), len(fn), len(news)))
     missed = [r for r in rows if not r["found"]]
     if missed:
         print("\nmissed:", ", ".join("%s@%gmm/s%d %s %.1fmm %s" % (
@@ -212,7 +239,7 @@ def main():
             print("false positive @%gmm/s%d: centre %s, %.1f mm3" % (s["th"], s["seed"], c, v))
     if args.json:
         with open(args.json, "w") as fh:
-            json.dump({"rows": rows, "scans": scans}, fh, indent=1)
+            json.dump({"rows": rows, "scans": scans, "new": news}, fh, indent=1)
     if args.check:
         bad = []
         if not rows or any(s["fp"] is None for s in scans):
@@ -234,6 +261,10 @@ def main():
                 bad.append("%s at %g mm (seed %d): VDT error %s" % (
                     r["id"], r["th"], r["seed"],
                     "%+.1f %%" % (100 * r["vdt_err"]) if "vdt_err" in r else "none"))
+        for x in news:
+            if x["found"] and x["status"] != "new":
+                bad.append("%s at %g mm (seed %d): absent from the prior but called %s" % (
+                    x["id"], x["th"], x["seed"], x["status"]))
         if bad:
             print("CHECK FAILED: " + "; ".join(bad))
             sys.exit(1)

@@ -245,7 +245,9 @@ def render(args, prior):
         lrng = np.random.default_rng(1000 + args.seed)
         scene = large_scene(lrng)
         half = (nz - 1) / 2 * th
-        nodules, attach = random_nodules(lrng, scene, args.random, (-half, half))
+        nodules, attach = random_nodules(lrng, scene, args.random + args.new, (-half, half))
+        if prior and args.new:   # the last --new nodules appeared after the prior scan
+            nodules, attach = nodules[:args.random], attach[:args.random]
     # scanner patient coordinates of voxel centres
     xs = (np.arange(n) - (n - 1) / 2) * px
     ys = (np.arange(n) - (n - 1) / 2) * px
@@ -305,6 +307,8 @@ def render(args, prior):
             "solid_core_mm": round(core * scale, 2) if core else 0,
             "vdt_days": vdt,
         })
+        if args.random and len(truth) > args.random:
+            truth[-1]["new"] = True
     # in-plane point-spread function (Gaussian, sigma 0.5 mm), then noise
     sig = 0.5 / px
     r = int(math.ceil(3 * sig))
@@ -404,6 +408,9 @@ def main():
     ap.add_argument("--random", type=int, default=0, metavar="N",
                     help="instead of the fixed 12 nodules: N random nodules (3-30 mm, all types "
                          "and attachments, layout from --seed) in an adult-sized chest")
+    ap.add_argument("--new", type=int, default=0, metavar="K",
+                    help="with --random: K more nodules that are absent from the prior (new "
+                         "since then; truth marks them \"new\"); the first N stay as without it")
     args = ap.parse_args()
     if args.random and args.size == 160:
         args.size = int(math.ceil(2 * (BODY[0] * 1.8 + 4) / args.pixel))

@@ -259,6 +259,18 @@ static int cmp_pair(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+void rn_lungct_link(RnNodule *c, const RnNodule *p, int prior_index, double days)
+{
+    c->is_new = false;
+    c->prior_index = prior_index;
+    c->prior_volume_mm3 = p->volume_mm3;
+    c->prior_mean_axis_mm = p->mean_axis_mm;
+    memcpy(c->prior_center_patient, p->center_patient, sizeof c->prior_center_patient);
+    c->volume_change_percent =
+        p->volume_mm3 > 0 ? 100.0 * (c->volume_mm3 - p->volume_mm3) / p->volume_mm3 : 0;
+    c->vdt_days = rn_lungct_vdt(p->volume_mm3, c->volume_mm3, days);
+}
+
 int rn_lungct_match(RnNoduleList *cur, const RnNoduleList *prior, const RnLungRegistration *reg,
                     double days, bool *prior_matched, RnError *err)
 {
@@ -297,17 +309,8 @@ int rn_lungct_match(RnNoduleList *cur, const RnNoduleList *prior, const RnLungRe
         RnNodule *c = &cur->items[pairs[k].c];
         if (!c->is_new || prior_matched[pairs[k].p])
             continue;
-        const RnNodule *p = &prior->items[pairs[k].p];
         prior_matched[pairs[k].p] = true;
-        c->is_new = false;
-        c->prior_index = (int)pairs[k].p;
-        c->prior_volume_mm3 = p->volume_mm3;
-        c->prior_mean_axis_mm = p->mean_axis_mm;
-        memcpy(c->prior_center_patient, p->center_patient, sizeof c->prior_center_patient);
-        c->volume_change_percent = p->volume_mm3 > 0
-                                       ? 100.0 * (c->volume_mm3 - p->volume_mm3) / p->volume_mm3
-                                       : 0;
-        c->vdt_days = rn_lungct_vdt(p->volume_mm3, c->volume_mm3, days);
+        rn_lungct_link(c, &prior->items[pairs[k].p], (int)pairs[k].p, days);
     }
     free(pairs);
     return 0;

@@ -298,6 +298,10 @@ static json_t *build(const RnAnalysisInput *in, Analysis *cur, Analysis *prior, 
             json_object_set_new(o, "status", json_string(n->is_new ? "new" : "matched"));
             if (!n->is_new) {
                 double vdt = n->vdt_days;
+                json_object_set_new(o, "prior_found_by",
+                                    json_string(n->prior_targeted
+                                                    ? "measurement at the registered location"
+                                                    : "detection"));
                 json_object_set_new(o, "prior_volume_mm3", json_real(r1(n->prior_volume_mm3)));
                 json_object_set_new(o, "prior_mean_axis_mm", json_real(n->prior_mean_axis_mm));
                 json_object_set_new(o, "prior_center_patient_mm",
@@ -570,6 +574,83 @@ static json_t *build(const RnAnalysisInput *in, Analysis *cur, Analysis *prior, 
     return f;
 }
 
+/* Current nodules without a prior counterpart are looked for at their registered location in
+ * the prior: a nodule that was there but below the prior's own size floor or contrast rules
+ * (it grew into them) is measured there, so it gets a volume change and a VDT instead of
+ * "new". Found counterparts are appended to prior->nodules and *matched grows with them. */
+static int targeted_priors(Analysis *cur, Analysis *prior, const RnLungRegistration *reg,
+                           double days, bool **matched, RnError *err)
+{
+    size_t nq = 0;
+    for (size_t i = 0; i < cur->nodules.count; i++)
+        nq += cur->nodules.items[i].is_new;
+    if (!nq)
+        return 0;
+    double(*pts)[3] = malloc(nq * sizeof *pts);
+    double *rad = malloc(nq * sizeof *rad);
+    size_t *which = malloc(nq * sizeof *which);
+    RnNodule *got = calloc(nq, sizeof *got);
+    bool *found = calloc(nq, sizeof *found);
+    size_t pc = prior->nodules.count;
+    RnNodule *items = realloc(prior->nodules.items, (pc + nq) * sizeof *items);
+    if (items)
+        prior->nodules.items = items;
+    bool *m2 = realloc(*matched, (pc + nq) * sizeof *m2);
+    if (m2)
+        *matched = m2;
+    int rc = 0;
+    if (!pts || !rad || !which || !got || !found || !items || !m2) {
+        rc = rn_error_set(err, RN_ERR_NOMEM, "lungct: prior search");
+        goto out;
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < cur->nodules.count; i++) {
+        const RnNodule *n = &cur->nodules.items[i];
+        if (!n->is_new)
+            continue;
+        /* current -> prior: q = R^T (p - t) */
+        double d[3] = {n->center_patient[0] - reg->t[0], n->center_patient[1] - reg->t[1],
+                       n->center_patient[2] - reg->t[2]};
+        for (int a = 0; a < 3; a++)
+            pts[k][a] = reg->rot[0][a] * d[0] + reg->rot[1][a] * d[1] + reg->rot[2][a] * d[2];
+        rad[k] = 0.5 * fmax(n->long_axis_mm, cbrt(6.0 * n->volume_mm3 / M_PI));
+        which[k++] = i;
+    }
+    if ((rc = rn_lungct_measure_at(&prior->scan, &prior->lungs, (const double(*)[3])pts, rad, nq,
+                                   got, found, err)))
+        goto out;
+    for (k = 0; k < nq; k++) {
+        if (!found[k])
+            continue;
+        /* the counterpart must not be a prior finding already matched to another nodule */
+        bool taken = false;
+        for (size_t p = 0; p < prior->nodules.count && !taken; p++) {
+            const RnNodule *q = &prior->nodules.items[p];
+            double d2 = 0;
+            for (int a = 0; a < 3; a++)
+                d2 += (q->center_patient[a] - got[k].center_patient[a]) *
+                      (q->center_patient[a] - got[k].center_patient[a]);
+            double rr = fmax(0.5 * q->long_axis_mm, 0.5 * got[k].long_axis_mm);
+            taken = d2 < rr * rr;
+        }
+        if (taken)
+            continue;
+        size_t p = prior->nodules.count++;
+        prior->nodules.items[p] = got[k];
+        (*matched)[p] = true;
+        RnNodule *c = &cur->nodules.items[which[k]];
+        rn_lungct_link(c, &prior->nodules.items[p], (int)p, days);
+        c->prior_targeted = true;
+    }
+out:
+    free(pts);
+    free(rad);
+    free(which);
+    free(got);
+    free(found);
+    return rc;
+}
+
 static json_t *lungct_run(const RnAnalysisInput *in, RnError *err)
 {
     Analysis cur, prior;
@@ -612,7 +693,8 @@ static json_t *lungct_run(const RnAnalysisInput *in, RnError *err)
                 if (!matched ||
                     rn_lungct_register(&cur.scan, &cur.lungs, &prior.scan, &prior.lungs, &reg,
                                        err) ||
-                    rn_lungct_match(&cur.nodules, &prior.nodules, &reg, days, matched, err)) {
+                    rn_lungct_match(&cur.nodules, &prior.nodules, &reg, days, matched, err) ||
+                    targeted_priors(&cur, &prior, &reg, days, &matched, err)) {
                     if (!matched)
                         rn_error_set(err, RN_ERR_NOMEM, "lungct: matching");
                     free(matched);

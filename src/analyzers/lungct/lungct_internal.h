@@ -115,6 +115,7 @@ typedef struct RnNodule {
     double prior_volume_mm3, prior_mean_axis_mm, volume_change_percent, vdt_days;
     double prior_center_patient[3];
     int prior_index;
+    bool prior_targeted; /* the prior was measured at the registered point (not detected) */
 } RnNodule;
 
 typedef struct RnNoduleList {
@@ -128,6 +129,13 @@ typedef struct RnNoduleList {
 int rn_lungct_detect(const RnLungScan *scan, const RnLungs *lungs, RnNoduleList *out,
                      RnError *err);
 void rn_lungct_nodules_free(RnNoduleList *l);
+/* Measures, as the detector measures a candidate, the nodule at each point (patient mm;
+ * radius_mm: the size of what is looked for): the prior's counterpart of a current nodule that
+ * the prior's own detection did not report (below its size floor or its contrast rules).
+ * found[i] is false where no nodule lies within max(4 mm, radius_mm[i]) of the point. */
+int rn_lungct_measure_at(const RnLungScan *scan, const RnLungs *lungs, const double (*pts)[3],
+                         const double *radius_mm, size_t count, RnNodule *out, bool *found,
+                         RnError *err);
 /* Two findings whose centres lie closer than the larger one's radius (half its long axis, or
  * its equivalent-sphere radius) are one nodule: the smaller is dropped. Returns how many. */
 size_t rn_lungct_merge_duplicates(RnNoduleList *l);
@@ -147,6 +155,8 @@ int rn_lungct_register(const RnLungScan *cur, const RnLungs *cur_lungs, const Rn
  * the number of resolved prior nodules via *resolved (indexes into prior). */
 int rn_lungct_match(RnNoduleList *cur, const RnNoduleList *prior, const RnLungRegistration *reg,
                     double days, bool *prior_matched, RnError *err);
+/* Fills c's follow-up fields from its prior counterpart p (prior list index prior_index). */
+void rn_lungct_link(RnNodule *c, const RnNodule *p, int prior_index, double days);
 /* VDT in days, or 0 when not computable (no growth, V1 <= 0). Infinite / negative growth -> 0. */
 double rn_lungct_vdt(double v1, double v2, double days);
 /* NELSON VDT class: "fast" (< 400 d), "intermediate" (400-600), "slow" (> 600). */

@@ -65,6 +65,8 @@ static const double SCALES_MM[NSCALES] = {1.0, 1.4, 2.0, 2.8, 4.0, 5.6, 8.0, 11.
 #define MIN_CONTRAST_HU 150.0
 #define MIN_DIAMETER_MM 3.0
 #define MAX_DIAMETER_MM 100.0
+#define TARGETED_MIN_DIAMETER_MM 1.5 /* a prior counterpart measured at a given point */
+#define TARGETED_SEARCH_MM 4.0  /* search radius around the registered point (at least) */
 #define MAX_ELONGATION 3.0
 #define MIN_SPHERICITY 0.2
 #define SOLID_HU -300.0
@@ -302,6 +304,10 @@ typedef struct Work {
     size_t *queue;
     size_t cap;
     int retry; /* measure() is running on an enlarged search ball */
+    bool targeted; /* measuring at a given point (the prior's counterpart of a nodule) */
+    /* owned by work_init / work_free */
+    RnVolume *crop;
+    uint8_t *own_lung, *own_lung30, *own_side, *own_grow10, *own_grow30;
 } Work;
 
 /* Feret diameters on one slice of the region; returns long axis (mm). */
@@ -1095,7 +1101,9 @@ static int measure(Work *wk, const Cand *c, const size_t crop_lo[3], int id, RnN
     if (!nreg || wsum <= 0 || vol <= 0)
         return 0;
     double deq = cbrt(6.0 * vol / M_PI);
-    if (deq < MIN_DIAMETER_MM || deq > MAX_DIAMETER_MM)
+    /* a prior counterpart may be smaller than the smallest finding reported on its own */
+    if (deq < (wk->targeted ? TARGETED_MIN_DIAMETER_MM : MIN_DIAMETER_MM) ||
+        deq > MAX_DIAMETER_MM)
         return 0;
     /* Elongation from the covariance of the region (mm). */
     double mu[3] = {0, 0, 0}, cov[6] = {0, 0, 0, 0, 0, 0};
@@ -1247,30 +1255,25 @@ size_t rn_lungct_merge_duplicates(RnNoduleList *l)
     return removed;
 }
 
-int rn_lungct_detect(const RnLungScan *scan, const RnLungs *lungs, RnNoduleList *out,
-                     RnError *err)
+/* The lungs' bounding box of the scan as a crop, the masks on it (closed at 10 and 30 mm,
+ * each without its pleural rim, the side map), the claim map and the ROI scratch. */
+static int work_init(const RnLungScan *scan, const RnLungs *lungs, Work *wk, RnError *err)
 {
-    memset(out, 0, sizeof *out);
+    memset(wk, 0, sizeof *wk);
     const RnVolume *v = scan->hu;
-    if (lungs->bbox_hi[0] <= lungs->bbox_lo[0])
-        return 0;
     RnVolume *w = rn_volume_crop(v, lungs->bbox_lo, lungs->bbox_hi, err);
     if (!w)
         return err ? err->code : RN_ERR_NOMEM;
+    wk->crop = w;
+    wk->w = w;
     size_t nx = w->nx, ny = w->ny, nz = w->nz, n = nx * ny * nz;
     const size_t *lo = lungs->bbox_lo;
-    Work wk = {.w = w};
-    uint8_t *lung = malloc(n), *lung30 = malloc(n), *side = malloc(n), *bscale = malloc(n);
-    uint8_t *grow10 = malloc(n), *grow30 = malloc(n);
-    float *best = malloc(n * sizeof *best), *bsph = malloc(n * sizeof *bsph);
-    wk.claimed = calloc(n, sizeof *wk.claimed);
-    Cand *cands = NULL;
-    int rc = 0;
-    if (!lung || !lung30 || !grow10 || !grow30 || !side || !bscale || !best || !bsph ||
-        !wk.claimed) {
-        rc = rn_error_set(err, RN_ERR_NOMEM, "lungct: detection buffers");
-        goto out;
-    }
+    uint8_t *lung = wk->own_lung = malloc(n), *lung30 = wk->own_lung30 = malloc(n);
+    uint8_t *side = wk->own_side = malloc(n);
+    uint8_t *grow10 = wk->own_grow10 = malloc(n), *grow30 = wk->own_grow30 = malloc(n);
+    wk->claimed = calloc(n, sizeof *wk->claimed);
+    if (!lung || !lung30 || !grow10 || !grow30 || !side || !wk->claimed)
+        return rn_error_set(err, RN_ERR_NOMEM, "lungct: detection buffers");
     for (size_t z = 0; z < nz; z++)
         for (size_t y = 0; y < ny; y++) {
             size_t gi = rn_image_index(v->nx, v->ny, lo[0], y + lo[1], z + lo[2]);
@@ -1278,18 +1281,86 @@ int rn_lungct_detect(const RnLungScan *scan, const RnLungs *lungs, RnNoduleList 
             memcpy(side + rn_image_index(nx, ny, 0, y, z), lungs->side + gi, nx);
             memcpy(lung30 + rn_image_index(nx, ny, 0, y, z), lungs->mass_mask->data + gi, nx);
         }
-    wk.lung10 = wk.lung = lung;
-    wk.lung30 = lung30;
+    wk->lung10 = wk->lung = lung;
+    wk->lung30 = lung30;
     /* The pleural rim: lung voxels within 1.5 pixels (in-plane) of the wall hold the wall's
      * partial volume, between the parenchyma and soft tissue, and would let a region grown at a
      * nodule's half-maximum run along the pleura. Regions grow without it; a juxtapleural
      * nodule loses one voxel at its contact, which the wall's share of the volume is anyway. */
+    int rc;
     if ((rc = pleural_rim_removed(lung, w, grow10, err)) ||
         (rc = pleural_rim_removed(lung30, w, grow30, err)))
+        return rc;
+    wk->grow10 = wk->grow = grow10;
+    wk->grow30 = grow30;
+    wk->side = side;
+    /* ROI scratch sized for the largest ROI. */
+    size_t cap_roi = 1;
+    for (int a = 0; a < 3; a++) {
+        size_t d = 2 * (size_t)ceil(ROI_MAX_MM / w->spacing[a]) + 1;
+        cap_roi *= d;
+    }
+    wk->cap = cap_roi;
+    wk->allowed = malloc(cap_roi);
+    wk->region = malloc(cap_roi);
+    wk->aux = malloc(cap_roi);
+    wk->vals = malloc(cap_roi * sizeof *wk->vals);
+    wk->queue = malloc(cap_roi * sizeof *wk->queue);
+    wk->orig = malloc(cap_roi);
+    wk->low = malloc(cap_roi);
+    wk->dist = malloc(cap_roi * sizeof *wk->dist);
+    wk->dist2 = malloc(cap_roi * sizeof *wk->dist2);
+    if (!wk->allowed || !wk->region || !wk->aux || !wk->vals || !wk->queue || !wk->orig ||
+        !wk->low || !wk->dist || !wk->dist2)
+        return rn_error_set(err, RN_ERR_NOMEM, "lungct: measurement buffers");
+    return 0;
+}
+
+static void work_free(Work *wk)
+{
+    free(wk->allowed);
+    free(wk->region);
+    free(wk->aux);
+    free(wk->vals);
+    free(wk->queue);
+    free(wk->orig);
+    free(wk->low);
+    free(wk->dist);
+    free(wk->dist2);
+    free(wk->claimed);
+    free(wk->own_lung);
+    free(wk->own_lung30);
+    free(wk->own_grow10);
+    free(wk->own_grow30);
+    free(wk->own_side);
+    rn_volume_destroy(wk->crop);
+    memset(wk, 0, sizeof *wk);
+}
+
+int rn_lungct_detect(const RnLungScan *scan, const RnLungs *lungs, RnNoduleList *out,
+                     RnError *err)
+{
+    memset(out, 0, sizeof *out);
+    if (lungs->bbox_hi[0] <= lungs->bbox_lo[0])
+        return 0;
+    Work wk;
+    int rc = work_init(scan, lungs, &wk, err);
+    const RnVolume *w = wk.w;
+    size_t nx = w ? w->nx : 0, ny = w ? w->ny : 0, nz = w ? w->nz : 0, n = nx * ny * nz;
+    const size_t *lo = lungs->bbox_lo;
+    uint8_t *lung = wk.own_lung, *lung30 = wk.own_lung30;
+    uint8_t *bscale = NULL;
+    float *best = NULL, *bsph = NULL;
+    Cand *cands = NULL;
+    if (rc)
         goto out;
-    wk.grow10 = wk.grow = grow10;
-    wk.grow30 = grow30;
-    wk.side = side;
+    bscale = malloc(n);
+    best = malloc(n * sizeof *best);
+    bsph = malloc(n * sizeof *bsph);
+    if (!bscale || !best || !bsph) {
+        rc = rn_error_set(err, RN_ERR_NOMEM, "lungct: detection buffers");
+        goto out;
+    }
     if ((rc = blob_filter(w, lung, lung30, best, bscale, bsph, err)))
         goto out;
     /* Local maxima (26-neighbourhood) above the response floor. */
@@ -1399,26 +1470,9 @@ int rn_lungct_detect(const RnLungScan *scan, const RnLungs *lungs, RnNoduleList 
         }
     }
     out->candidates = kept;
-    /* ROI scratch sized for the largest ROI. */
-    size_t cap_roi = 1;
-    for (int a = 0; a < 3; a++) {
-        size_t d = 2 * (size_t)ceil(ROI_MAX_MM / w->spacing[a]) + 1;
-        cap_roi *= d;
-    }
-    wk.cap = cap_roi;
-    wk.allowed = malloc(cap_roi);
-    wk.region = malloc(cap_roi);
-    wk.aux = malloc(cap_roi);
-    wk.vals = malloc(cap_roi * sizeof *wk.vals);
-    wk.queue = malloc(cap_roi * sizeof *wk.queue);
-    wk.orig = malloc(cap_roi);
-    wk.low = malloc(cap_roi);
-    wk.dist = malloc(cap_roi * sizeof *wk.dist);
-    wk.dist2 = malloc(cap_roi * sizeof *wk.dist2);
     out->items = calloc(kept ? kept : 1, sizeof *out->items);
-    if (!wk.allowed || !wk.region || !wk.aux || !wk.vals || !wk.queue || !wk.orig || !wk.low ||
-        !wk.dist || !wk.dist2 || !out->items) {
-        rc = rn_error_set(err, RN_ERR_NOMEM, "lungct: measurement buffers");
+    if (!out->items) {
+        rc = rn_error_set(err, RN_ERR_NOMEM, "lungct: findings");
         goto out;
     }
     for (size_t i = 0; i < kept; i++) {
@@ -1440,27 +1494,133 @@ int rn_lungct_detect(const RnLungScan *scan, const RnLungs *lungs, RnNoduleList 
     }
     out->merged = rn_lungct_merge_duplicates(out);
 out:
-    free(wk.allowed);
-    free(wk.region);
-    free(wk.aux);
-    free(wk.vals);
-    free(wk.queue);
-    free(wk.orig);
-    free(wk.low);
-    free(wk.dist);
-    free(wk.dist2);
-    free(wk.claimed);
+    work_free(&wk);
     free(cands);
-    free(lung);
-    free(lung30);
-    free(grow10);
-    free(grow30);
-    free(side);
     free(bscale);
     free(best);
     free(bsph);
-    rn_volume_destroy(w);
     if (rc)
         rn_lungct_nodules_free(out);
+    return rc;
+}
+
+/* Box mean (3x3x3, inside the crop) of the HU around a crop voxel. */
+static double box_mean(const RnVolume *w, size_t x, size_t y, size_t z)
+{
+    double s = 0;
+    int n = 0;
+    for (int dz = -1; dz <= 1; dz++)
+        for (int dy = -1; dy <= 1; dy++)
+            for (int dx = -1; dx <= 1; dx++) {
+                long xx = (long)x + dx, yy = (long)y + dy, zz = (long)z + dz;
+                if (xx < 0 || yy < 0 || zz < 0 || xx >= (long)w->nx || yy >= (long)w->ny ||
+                    zz >= (long)w->nz)
+                    continue;
+                s += w->data[rn_image_index(w->nx, w->ny, (size_t)xx, (size_t)yy, (size_t)zz)];
+                n++;
+            }
+    return n ? s / n : -1000.0;
+}
+
+int rn_lungct_measure_at(const RnLungScan *scan, const RnLungs *lungs, const double (*pts)[3],
+                         const double *radius_mm, size_t count, RnNodule *out, bool *found,
+                         RnError *err)
+{
+    for (size_t i = 0; i < count; i++)
+        found[i] = false;
+    if (!count || lungs->bbox_hi[0] <= lungs->bbox_lo[0])
+        return 0;
+    Work wk;
+    int rc = work_init(scan, lungs, &wk, err);
+    if (rc) {
+        work_free(&wk);
+        return rc;
+    }
+    wk.targeted = true;
+    const RnVolume *w = wk.w;
+    const double *sp = w->spacing;
+    const size_t *lo = lungs->bbox_lo;
+    for (size_t i = 0; i < count && !rc; i++) {
+        double v[3];
+        rn_lungct_patient_to_voxel(scan, pts[i], v);
+        double c[3] = {v[0] - (double)lo[0], v[1] - (double)lo[1], v[2] - (double)lo[2]};
+        double rs = fmax(TARGETED_SEARCH_MM, radius_mm[i]);
+        /* The densest spot (3x3x3 mean) of the lungs within rs of the point: up to three,
+         * each at least 2 mm from the others, measured in turn until one is a nodule. */
+        Cand tries[3];
+        double score[3] = {-1e9, -1e9, -1e9};
+        long h[3];
+        for (int a = 0; a < 3; a++)
+            h[a] = (long)ceil(rs / sp[a]);
+        long wn[3] = {(long)w->nx, (long)w->ny, (long)w->nz};
+        for (long z = lround(c[2]) - h[2]; z <= lround(c[2]) + h[2]; z++)
+            for (long y = lround(c[1]) - h[1]; y <= lround(c[1]) + h[1]; y++)
+                for (long x = lround(c[0]) - h[0]; x <= lround(c[0]) + h[0]; x++) {
+                    if (x < 0 || y < 0 || z < 0 || x >= wn[0] || y >= wn[1] || z >= wn[2])
+                        continue;
+                    double dx = ((double)x - c[0]) * sp[0], dy = ((double)y - c[1]) * sp[1],
+                           dz = ((double)z - c[2]) * sp[2];
+                    if (dx * dx + dy * dy + dz * dz > rs * rs ||
+                        !wk.lung10[rn_image_index(w->nx, w->ny, (size_t)x, (size_t)y, (size_t)z)])
+                        continue;
+                    double b = box_mean(w, (size_t)x, (size_t)y, (size_t)z);
+                    int slot = -1;
+                    for (int k = 0; k < 3; k++) {
+                        if (score[k] <= -1e9)
+                            continue;
+                        double ex = ((double)x - (double)tries[k].x) * sp[0],
+                               ey = ((double)y - (double)tries[k].y) * sp[1],
+                               ez = ((double)z - (double)tries[k].z) * sp[2];
+                        if (ex * ex + ey * ey + ez * ez < 4.0) {
+                            slot = b > score[k] ? k : 3; /* near a kept one: replace or skip */
+                            break;
+                        }
+                    }
+                    if (slot == 3)
+                        continue;
+                    if (slot < 0) { /* the weakest slot */
+                        slot = 0;
+                        for (int k = 1; k < 3; k++)
+                            if (score[k] < score[slot])
+                                slot = k;
+                        if (b <= score[slot])
+                            continue;
+                    }
+                    score[slot] = b;
+                    tries[slot] = (Cand){(size_t)x, (size_t)y, (size_t)z, 0.0f, 0};
+                }
+        int sc = 0;
+        while (sc + 1 < MASS_SCALE_INDEX && SCALES_MM[sc] * sqrt(3.0) < radius_mm[i])
+            sc++;
+        for (int t = 0; t < 3; t++) {
+            int k = 0; /* the best remaining */
+            for (int q = 1; q < 3; q++)
+                if (score[q] > score[k])
+                    k = q;
+            if (score[k] <= -1e9)
+                break;
+            score[k] = -1e9;
+            tries[k].scale = sc;
+            RnNodule nd;
+            int m = measure(&wk, &tries[k], lo, (int)i + 1, &nd, err);
+            if (m < 0) {
+                rc = m;
+                break;
+            }
+            if (!m)
+                continue;
+            rn_lungct_voxel_to_patient(scan, nd.center_voxel, nd.center_patient);
+            double d2 = 0;
+            for (int a = 0; a < 3; a++)
+                d2 += (nd.center_patient[a] - pts[i][a]) * (nd.center_patient[a] - pts[i][a]);
+            if (d2 > rs * rs)
+                continue; /* something else, beside the point */
+            nd.prior_index = -1;
+            out[i] = nd;
+            found[i] = true;
+            break;
+        }
+    }
+    work_free(&wk);
     return rc;
 }
