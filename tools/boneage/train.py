@@ -135,6 +135,23 @@ def save_weights(model, args, epoch):
     os.replace(p + ".tmp", p)
 
 
+class PooledInput(torch.nn.Module):
+    """A network trained on inputs averaged down by `factor`, taking the full-size input: a
+    factor x factor average in front (bilinear half-pixel resizing by a factor of 2 is the same
+    average), so the C pipeline's 256 px preprocessing stays as it is. The average is a fixed
+    strided Conv: the TorchScript exporter writes avg_pool2d with Pad and Constant nodes."""
+
+    def __init__(self, net, factor):
+        super().__init__()
+        self.net = net
+        self.pool = torch.nn.Conv2d(1, 1, factor, factor, bias=False)
+        with torch.no_grad():
+            self.pool.weight.fill_(1.0 / (factor * factor))
+
+    def forward(self, image, male):
+        return self.net(self.pool(image), male)
+
+
 def train_timed(model, xtr, ytr, mtr, xva, yva, mva, args, dev, logf, nparams):
     """Wall-clock schedule for the 2-core CPU: progressive resizing (most of the budget at a low
     input size, where a step costs about (lowres/RES)^2 as much, then the rest at RES so the
@@ -197,10 +214,15 @@ def train_timed(model, xtr, ytr, mtr, xva, yva, mva, args, dev, logf, nparams):
                         float(tot) / n * common.AGE_STD, frac))
         save_weights(model, args, ep)
         log("epoch %d res %d steps %d train_l1_months %.2f lr %.2e epoch_s %.0f total_min %.1f" % (
-            ep, args.lowres if (xlow is not None and frac < args.lowres_frac) else args.res, n // args.bs,
+            ep, args.lowres if (xlow is not None and (frac < args.lowres_frac or args.lowres_frac >= 1))
+            else args.res, n // args.bs,
             float(tot) / max(n, 1) * common.AGE_STD, opt.param_groups[0]["lr"], time.time() - t0,
             (time.time() - t_start) / 60), logf)
     model = model.cpu().float()
+    if xlow is not None and args.lowres_frac >= 1.0:
+        # trained at lowres only: the exported graph takes the RES input that radnode's pipeline
+        # makes and averages it down first, exactly as the cache was averaged for training
+        model = PooledInput(model, lowf)
     hist, diff = export_onnx(model, args.res, args.out)
     log("done: %d steps (%d epochs begun) in %.1f min; exported %s (%d bytes) ops=%s "
         "max|onnx-torch|=%.2e months" % (steps, ep, (time.time() - t_start) / 60, args.out,
@@ -235,7 +257,8 @@ def main():
     ap.add_argument("--lowres", type=int, default=0,
                     help="with --time-budget-min: train at this input size (the cache averaged "
                          "down by RES/lowres) for the first --lowres-frac of the budget, then at RES")
-    ap.add_argument("--lowres-frac", type=float, default=0.7)
+    ap.add_argument("--lowres-frac", type=float, default=0.7,
+                    help="1.0: the whole run at --lowres; the export puts an AveragePool in front")
     ap.add_argument("--bf16", action="store_true", help="bf16 autocast (cuda)")
     ap.add_argument("--arch", default="", help="JSON overriding ARCH (widths, blocks, stem)")
     ap.add_argument("--resume", action="store_true")
@@ -366,6 +389,10 @@ def main():
                 sched.get_last_lr()[0], time.time() - t0, ttrain, elapsed / 60), logf)
 
     model = model.cpu().float()
+    if xlow is not None and args.lowres_frac >= 1.0:
+        # trained at lowres only: the exported graph takes the RES input that radnode's pipeline
+        # makes and averages it down first, exactly as the cache was averaged for training
+        model = PooledInput(model, lowf)
     hist, diff = export_onnx(model, args.res, args.out)
     log("done: %d epochs in %.1f min; exported %s (%d bytes) ops=%s max|onnx-torch|=%.2e months" % (
         args.epochs, elapsed / 60, args.out, os.path.getsize(args.out), hist, diff), logf)
