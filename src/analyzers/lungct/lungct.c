@@ -624,15 +624,8 @@ static int targeted_priors(Analysis *cur, Analysis *prior, const RnLungRegistrat
             continue;
         /* the counterpart must not be a prior finding already matched to another nodule */
         bool taken = false;
-        for (size_t p = 0; p < prior->nodules.count && !taken; p++) {
-            const RnNodule *q = &prior->nodules.items[p];
-            double d2 = 0;
-            for (int a = 0; a < 3; a++)
-                d2 += (q->center_patient[a] - got[k].center_patient[a]) *
-                      (q->center_patient[a] - got[k].center_patient[a]);
-            double rr = fmax(0.5 * q->long_axis_mm, 0.5 * got[k].long_axis_mm);
-            taken = d2 < rr * rr;
-        }
+        for (size_t p = 0; p < prior->nodules.count && !taken; p++)
+            taken = rn_lungct_same_nodule(&prior->nodules.items[p], &got[k]);
         if (taken)
             continue;
         size_t p = prior->nodules.count++;

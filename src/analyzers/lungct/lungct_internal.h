@@ -139,6 +139,8 @@ int rn_lungct_measure_at(const RnLungScan *scan, const RnLungs *lungs, const dou
 /* Two findings whose centres lie closer than the larger one's radius (half its long axis, or
  * its equivalent-sphere radius) are one nodule: the smaller is dropped. Returns how many. */
 size_t rn_lungct_merge_duplicates(RnNoduleList *l);
+/* The two findings are one nodule by that rule. */
+bool rn_lungct_same_nodule(const RnNodule *a, const RnNodule *b);
 const char *rn_lungct_type_name(RnNoduleType t);
 
 /* ---- Follow-up ---------------------------------------------------------------- */

@@ -1226,6 +1226,16 @@ static double same_nodule_radius(const RnNodule *n)
     return fmax(0.5 * n->long_axis_mm, req);
 }
 
+bool rn_lungct_same_nodule(const RnNodule *a, const RnNodule *b)
+{
+    double d2 = 0;
+    for (int q = 0; q < 3; q++)
+        d2 += (a->center_patient[q] - b->center_patient[q]) *
+              (a->center_patient[q] - b->center_patient[q]);
+    double rr = same_nodule_radius(a->volume_mm3 >= b->volume_mm3 ? a : b);
+    return d2 < rr * rr;
+}
+
 size_t rn_lungct_merge_duplicates(RnNoduleList *l)
 {
     size_t removed = 0;
@@ -1235,14 +1245,9 @@ size_t rn_lungct_merge_duplicates(RnNoduleList *l)
         for (size_t i = 0; i < l->count && !again; i++)
             for (size_t k = i + 1; k < l->count && !again; k++) {
                 const RnNodule *a = &l->items[i], *b = &l->items[k];
-                double d2 = 0;
-                for (int q = 0; q < 3; q++)
-                    d2 += (a->center_patient[q] - b->center_patient[q]) *
-                          (a->center_patient[q] - b->center_patient[q]);
-                const RnNodule *big = a->volume_mm3 >= b->volume_mm3 ? a : b;
-                double rr = same_nodule_radius(big);
-                if (d2 >= rr * rr)
+                if (!rn_lungct_same_nodule(a, b))
                     continue;
+                const RnNodule *big = a->volume_mm3 >= b->volume_mm3 ? a : b;
                 /* the larger measurement holds the whole nodule; the other is a piece of it */
                 size_t drop = big == a ? k : i;
                 memmove(&l->items[drop], &l->items[drop + 1],
