@@ -171,6 +171,9 @@ def train_timed(model, xtr, ytr, mtr, xva, yva, mva, args, dev, logf, nparams):
         xlow = torch.cat([(F.avg_pool2d(xtr[i:i + 512].float(), lowf) + 0.5).floor().to(torch.uint8)
                           for i in range(0, ntr, 512)])
 
+    def at_low(frac):  # --lowres-frac 1.0: the whole run, the last partial epoch included
+        return xlow is not None and (frac < args.lowres_frac or args.lowres_frac >= 1.0)
+
     def lr_at(frac, pct=0.15, div=20.0, fdiv=100.0):
         lo, hi, end = args.lr / div, args.lr, args.lr / div / fdiv
         if frac < pct:
@@ -193,7 +196,7 @@ def train_timed(model, xtr, ytr, mtr, xva, yva, mva, args, dev, logf, nparams):
             frac = (time.time() - t_start) / budget
             if frac >= 1.0:
                 break
-            low = xlow is not None and frac < args.lowres_frac
+            low = at_low(frac)
             src = xlow if low else xtr
             for pg in opt.param_groups:
                 pg["lr"] = lr_at(frac)
@@ -214,8 +217,7 @@ def train_timed(model, xtr, ytr, mtr, xva, yva, mva, args, dev, logf, nparams):
                         float(tot) / n * common.AGE_STD, frac))
         save_weights(model, args, ep)
         log("epoch %d res %d steps %d train_l1_months %.2f lr %.2e epoch_s %.0f total_min %.1f" % (
-            ep, args.lowres if (xlow is not None and (frac < args.lowres_frac or args.lowres_frac >= 1))
-            else args.res, n // args.bs,
+            ep, args.lowres if at_low(frac) else args.res, n // args.bs,
             float(tot) / max(n, 1) * common.AGE_STD, opt.param_groups[0]["lr"], time.time() - t0,
             (time.time() - t_start) / 60), logf)
     model = model.cpu().float()
@@ -258,7 +260,8 @@ def main():
                     help="with --time-budget-min: train at this input size (the cache averaged "
                          "down by RES/lowres) for the first --lowres-frac of the budget, then at RES")
     ap.add_argument("--lowres-frac", type=float, default=0.7,
-                    help="1.0: the whole run at --lowres; the export puts an AveragePool in front")
+                    help="1.0: the whole run at --lowres; the export puts a fixed averaging Conv in "
+                         "front (PooledInput)")
     ap.add_argument("--bf16", action="store_true", help="bf16 autocast (cuda)")
     ap.add_argument("--arch", default="", help="JSON overriding ARCH (widths, blocks, stem)")
     ap.add_argument("--resume", action="store_true")
@@ -389,10 +392,6 @@ def main():
                 sched.get_last_lr()[0], time.time() - t0, ttrain, elapsed / 60), logf)
 
     model = model.cpu().float()
-    if xlow is not None and args.lowres_frac >= 1.0:
-        # trained at lowres only: the exported graph takes the RES input that radnode's pipeline
-        # makes and averages it down first, exactly as the cache was averaged for training
-        model = PooledInput(model, lowf)
     hist, diff = export_onnx(model, args.res, args.out)
     log("done: %d epochs in %.1f min; exported %s (%d bytes) ops=%s max|onnx-torch|=%.2e months" % (
         args.epochs, elapsed / 60, args.out, os.path.getsize(args.out), hist, diff), logf)
