@@ -166,6 +166,9 @@ def train_timed(model, xtr, ytr, mtr, xva, yva, mva, args, dev, logf, nparams):
     lowf = args.res // args.lowres if args.lowres else 1
     if args.lowres and args.res % args.lowres:
         raise SystemExit("--lowres must divide --res")
+    ema = None
+    if args.ema > 0:   # an exponential moving average of every weight and BN statistic
+        ema = {k: v.detach().clone().float() for k, v in model.state_dict().items()}
     xlow = None
     if lowf > 1:     # the cache averaged down once (uint8, rounded)
         xlow = torch.cat([(F.avg_pool2d(xtr[i:i + 512].float(), lowf) + 0.5).floor().to(torch.uint8)
@@ -208,6 +211,14 @@ def train_timed(model, xtr, ytr, mtr, xva, yva, mva, args, dev, logf, nparams):
             loss.backward()
             opt.step()
             steps += 1
+            if ema is not None:
+                with torch.no_grad():
+                    d = min(args.ema, (1.0 + steps) / (10.0 + steps))   # short warm-up
+                    for name, v in model.state_dict().items():
+                        if v.dtype.is_floating_point:
+                            ema[name].mul_(d).add_(v.float(), alpha=1.0 - d)
+                        else:
+                            ema[name].copy_(v)
             tot += loss.detach() * len(idx)
             n += len(idx)
             if (k + 1) % 50 == 0:
@@ -221,6 +232,16 @@ def train_timed(model, xtr, ytr, mtr, xva, yva, mva, args, dev, logf, nparams):
             float(tot) / max(n, 1) * common.AGE_STD, opt.param_groups[0]["lr"], time.time() - t0,
             (time.time() - t_start) / 60), logf)
     model = model.cpu().float()
+    if ema is not None:
+        # the recipe's model is the averaged one (decided before any validation look); the
+        # last raw weights are exported beside it as <out>.raw.onnx, for the record only
+        wrap = (lambda m: PooledInput(m, lowf)) if (xlow is not None and args.lowres_frac >= 1.0) \
+            else (lambda m: m)
+        raw_out = os.path.splitext(args.out)[0] + ".raw.onnx"
+        export_onnx(wrap(model), args.res, raw_out)
+        model.load_state_dict({k: v.to(model.state_dict()[k].dtype) for k, v in ema.items()})
+        log("exported the last raw weights to %s; the EMA (decay %g) goes to %s" % (
+            raw_out, args.ema, args.out), logf)
     if xlow is not None and args.lowres_frac >= 1.0:
         # trained at lowres only: the exported graph takes the RES input that radnode's pipeline
         # makes and averages it down first, exactly as the cache was averaged for training
@@ -264,6 +285,9 @@ def main():
                          "front (PooledInput)")
     ap.add_argument("--bf16", action="store_true", help="bf16 autocast (cuda)")
     ap.add_argument("--arch", default="", help="JSON overriding ARCH (widths, blocks, stem)")
+    ap.add_argument("--ema", type=float, default=0.0,
+                    help="timed runs: export an exponential moving average of the weights "
+                         "with this decay per step (e.g. 0.999); 0 = the last weights")
     ap.add_argument("--resume", action="store_true")
     ap.add_argument("--export-only", action="store_true")
     ap.add_argument("--out", default=os.path.join(common.MODELS, "boneage-v2.onnx"))
