@@ -9,7 +9,9 @@ lies within max(radius, 2.5 mm) + 1.5 mm of a true centre; each true nodule take
 finding; every finding left over is a false positive, duplicates included). It prints, per
 slice thickness and size class (3-5, 5-8, 8-15, 15-30 mm, by the largest diameter now):
 sensitivity, median absolute and signed volume error, and for pairs that grew by 25 % or more
-the VDT error; per thickness the false positives per scan; then issue 8's three floors.
+the VDT error (a nodule on the pleura is compared with the volume and doubling time of its part
+inside the lung, as make_ct_phantom.py writes them); per thickness the false positives per
+scan; then issue 8's three floors.
 
 Usage: eval_lungct.py [--radnode build/radnode] [--work /tmp/rn_lungeval]
          [--thickness 0.625,1.25,2.5,5] [--noise 15] [--seeds 1,2] [--count 12] [--days 180]
@@ -158,10 +160,13 @@ def main():
                         continue
                     vp = prior_by_id[t["id"]]["volume_mm3"]
                     growth = t["volume_mm3"] / vp - 1
+                    # on the pleura: the doubling time of the part inside the lung, the part
+                    # that can be seen (make_ct_phantom.py)
+                    vdt_true = t.get("vdt_visible_days", t["vdt_days"])
                     row = {"th": th, "noise": noise, "seed": seed, "id": t["id"],
                            "type": t["type"], "attachment": t.get("attachment", "free"),
                            "dmax": max(t["diameters_mm"]), "found": n is not None,
-                           "growth": growth, "vdt_true": t["vdt_days"]}
+                           "growth": growth, "vdt_true": vdt_true}
                     if n:
                         row["status"] = n.get("status")
                         row["prior_found_by"] = n.get("prior_found_by")
@@ -170,7 +175,7 @@ def main():
                         if n.get("prior_volume_mm3"):
                             row["prior_vol_err"] = n["prior_volume_mm3"] / vp - 1
                         if n.get("vdt_days"):
-                            row["vdt_err"] = n["vdt_days"] / t["vdt_days"] - 1
+                            row["vdt_err"] = n["vdt_days"] / vdt_true - 1
                     rows.append(row)
                 print("th %-5g noise %-3g seed %d: %2d/%2d found, %d false positives, %.1f s" % (
                     th, noise, seed, len(m), len(tc["nodules"]), len(fps), secs), flush=True)

@@ -12,7 +12,11 @@ nodule smaller by its doubling time (V_prior = V / 2**(days / VDT)) and the
 whole scene shifted and rotated slightly, as in a real follow-up.
 
 truth.json (next to the slices) lists each nodule: id, type, centre in the
-patient coordinates of that series (mm), diameters, true volume (mm3), VDT.
+patient coordinates of that series (mm), diameters, true volume (mm3), VDT. A nodule touching the
+pleura reaches a little into the chest wall, where it has the wall's density and cannot be seen:
+its volume is the part inside the lung ("volume_full_mm3" is the whole ellipsoid) and
+"vdt_visible_days" the doubling time of that part between the two scans (the wall's share
+changes as the nodule grows). --truth-only rewrites truth.json without the slices.
 
 With --random N the chest is adult-sized (lungs 68 x 115 mm each, 100 mm of slices, 30
 distractor vessels) and holds N nodules of 3-30 mm drawn from --seed: the four size classes
@@ -102,17 +106,38 @@ def large_scene(rng):
     return sc
 
 
+def in_body(q, sc):
+    bx, by = sc["body"]
+    return (q[:, 0] / bx) ** 2 + (q[:, 1] / by) ** 2 <= 1
+
+
+def in_lung(q, sc):
+    lung = np.zeros(len(q), bool)
+    for cx, cy, ax, ay in sc["lungs"]:
+        lung |= ((q[:, 0] - cx) / ax) ** 2 + ((q[:, 1] - cy) / ay) ** 2 <= 1
+    return lung
+
+
+def visible_share(nd, scale, sc, samples=400000):
+    """Share of the nodule (at this scale) inside the lung, by Monte Carlo over the ellipsoid
+    (fixed sample, so the prior and the current scan use the same points)."""
+    rng = np.random.default_rng(12345)
+    u = rng.normal(size=(samples, 3))
+    u *= (rng.uniform(size=samples) ** (1 / 3) / np.linalg.norm(u, axis=1))[:, None]
+    _, _, c, semi, ang, _, _, _, _ = nd
+    d = u * np.array(semi, float) * scale      # in the nodule's frame
+    q = np.array(c, float) + d @ rot_z(ang).T  # nodule_inside: d = (q - c) @ rot_z(ang)
+    return float((in_lung(q, sc) & in_body(q, sc)).mean())
+
+
 def background(q, scene=None):
     """HU of the scene (without nodules) at object points q (N,3)."""
     sc = scene or default_scene()
     x, y, z = q[:, 0], q[:, 1], q[:, 2]
     v = np.full(len(q), -1000.0)
-    bx, by = sc["body"]
-    body = (x / bx) ** 2 + (y / by) ** 2 <= 1
+    body = in_body(q, sc)
     v[body] = 40.0
-    lung = np.zeros(len(q), bool)
-    for cx, cy, ax, ay in sc["lungs"]:
-        lung |= ((x - cx) / ax) ** 2 + ((y - cy) / ay) ** 2 <= 1
+    lung = in_lung(q, sc)
     v[lung & body] = -850.0
     hl = sc["vessel_half_len"]
     li = np.nonzero(lung)[0]   # vessels exist only inside the lungs: test those points only
@@ -234,27 +259,70 @@ def nodule_inside(q, n, scale):
     return outer, inner
 
 
-def render(args, prior):
-    n, nz, px, th = args.size, args.slices, args.pixel, args.thickness
-    rng = np.random.default_rng(args.seed + (1 if prior else 0))
+def truth_entry(args, nd, att, scale, cc, scene):
+    nid, typ, c, semi, ang, hu, core, vdt, note = nd
+    a, b, cz = (np.array(semi) * scale)
+    full = 4.0 / 3.0 * math.pi * a * b * cz
+    t = {"id": nid, "type": typ, "note": note, "attachment": att,
+         "center_patient_mm": [round(float(v), 2) for v in cc],
+         "diameters_mm": [round(2 * float(a), 2), round(2 * float(b), 2), round(2 * float(cz), 2)],
+         "volume_mm3": round(full, 2),
+         "solid_core_mm": round(core * scale, 2) if core else 0,
+         "vdt_days": vdt}
+    if att == "pleura":
+        now = visible_share(nd, scale, scene)
+        # the same nodule at the other time point (current <-> prior)
+        other = scale * (2.0 ** (args.days / vdt)) ** (1.0 / 3.0) if scale < 1 else \
+            (2.0 ** (-args.days / vdt)) ** (1.0 / 3.0)
+        then = visible_share(nd, other, scene)
+        v_now, v_then = full * now, 4.0 / 3.0 * math.pi * np.prod(np.array(semi) * other) * then
+        v_cur, v_pri = (v_now, v_then) if scale >= 1 else (v_then, v_now)
+        t["volume_full_mm3"] = t["volume_mm3"]
+        t["volume_mm3"] = round(v_now, 2)
+        t["vdt_visible_days"] = round(args.days * math.log(2) / math.log(v_cur / v_pri), 1)
+    return t
+
+
+def layout(args, prior):
+    """The nodules, their attachments and the scene of this scan (a --random layout depends on
+    the seed only, so the prior and the current scan agree)."""
+    nz, th = args.slices, args.thickness
     nodules, attach = NODULES, [("pleura" if "pleura" in nd[8] else "vessel" if "vessel" in nd[8]
                                  else "free") for nd in NODULES]
     scene = default_scene()
     if args.random:
-        # the layout depends on the seed only, so the prior and the current scan agree
         lrng = np.random.default_rng(1000 + args.seed)
         scene = large_scene(lrng)
         half = (nz - 1) / 2 * th
         nodules, attach = random_nodules(lrng, scene, args.random + args.new, (-half, half))
         if prior and args.new:   # the last --new nodules appeared after the prior scan
             nodules, attach = nodules[:args.random], attach[:args.random]
+    # rigid motion of the patient between the scans: object point q = R^T (p - s)
+    R = rot_z(2.0) if prior else np.eye(3)
+    s = np.array([2.0, -1.5, 1.0]) if prior else np.zeros(3)
+    return nodules, attach, scene, R, s
+
+
+def truth_only(args, prior):
+    """truth.json as render() writes it, without rendering the slices."""
+    nodules, attach, scene, R, s = layout(args, prior)
+    truth = []
+    for nd, att in zip(nodules, attach):
+        scale = (2.0 ** (-args.days / nd[7])) ** (1.0 / 3.0) if prior else 1.0
+        truth.append(truth_entry(args, nd, att, scale, R @ np.array(nd[2], float) + s, scene))
+        if args.random and len(truth) > args.random:
+            truth[-1]["new"] = True
+    return truth
+
+
+def render(args, prior):
+    n, nz, px, th = args.size, args.slices, args.pixel, args.thickness
+    rng = np.random.default_rng(args.seed + (1 if prior else 0))
+    nodules, attach, scene, R, s = layout(args, prior)
     # scanner patient coordinates of voxel centres
     xs = (np.arange(n) - (n - 1) / 2) * px
     ys = (np.arange(n) - (n - 1) / 2) * px
     zs = (np.arange(nz) - (nz - 1) / 2) * th
-    # rigid motion of the patient between the scans: object point q = R^T (p - s)
-    R = rot_z(2.0) if prior else np.eye(3)
-    s = np.array([2.0, -1.5, 1.0]) if prior else np.zeros(3)
     # The scene is integrated over the slice thickness (a CT slice is a slab, not a plane):
     # sub-samples every <= 0.5 mm along z. Without it a thin oblique vessel would show as
     # separate beads on thick slices instead of the continuous streaks of a real scanner.
@@ -298,15 +366,7 @@ def render(args, prior):
         if inner is not None:
             f_in = inner.reshape(shp).mean(axis=(1, 3, 5))
             sub[:] = sub * (1 - f_in) + f_in * 30.0
-        a, b, cz = (np.array(semi) * scale)
-        truth.append({
-            "id": nid, "type": typ, "note": note, "attachment": att,
-            "center_patient_mm": [round(float(v), 2) for v in cc],
-            "diameters_mm": [round(2 * float(a), 2), round(2 * float(b), 2), round(2 * float(cz), 2)],
-            "volume_mm3": round(4.0 / 3.0 * math.pi * a * b * cz, 2),
-            "solid_core_mm": round(core * scale, 2) if core else 0,
-            "vdt_days": vdt,
-        })
+        truth.append(truth_entry(args, nd, att, scale, cc, scene))
         if args.random and len(truth) > args.random:
             truth[-1]["new"] = True
     # in-plane point-spread function (Gaussian, sigma 0.5 mm), then noise
@@ -387,6 +447,12 @@ def write_series(args, vol, xs, ys, zs, prior, truth):
         ds.PixelData = px.tobytes()
         ds.save_as(os.path.join(args.out, "CT%04d.dcm" % (vol.shape[0] - k)),
                    write_like_original=False)
+    write_truth(args, prior, truth)
+
+
+def write_truth(args, prior, truth):
+    os.makedirs(args.out, exist_ok=True)
+    date = datetime.date(2024, 6, 1) - datetime.timedelta(days=args.days if prior else 0)
     with open(os.path.join(args.out, "truth.json"), "w") as f:
         json.dump({"study_date": date.strftime("%Y%m%d"), "prior": prior, "days": args.days,
                    "slice_thickness_mm": args.thickness, "pixel_mm": args.pixel,
@@ -411,11 +477,16 @@ def main():
     ap.add_argument("--new", type=int, default=0, metavar="K",
                     help="with --random: K more nodules that are absent from the prior (new "
                          "since then; truth marks them \"new\"); the first N stay as without it")
+    ap.add_argument("--truth-only", action="store_true",
+                    help="write truth.json only (for a series made earlier with the same options)")
     args = ap.parse_args()
     if args.random and args.size == 160:
         args.size = int(math.ceil(2 * (BODY[0] * 1.8 + 4) / args.pixel))
     if not args.slices:
         args.slices = int(round((100.0 if args.random else 60.0) / args.thickness))
+    if args.truth_only:
+        write_truth(args, args.prior, truth_only(args, args.prior))
+        return
     vol, xs, ys, zs, truth = render(args, args.prior)
     write_series(args, vol, xs, ys, zs, args.prior, truth)
 
