@@ -270,16 +270,14 @@ def truth_entry(args, nd, att, scale, cc, scene):
          "solid_core_mm": round(core * scale, 2) if core else 0,
          "vdt_days": vdt}
     if att == "pleura":
-        now = visible_share(nd, scale, scene)
-        # the same nodule at the other time point (current <-> prior)
-        other = scale * (2.0 ** (args.days / vdt)) ** (1.0 / 3.0) if scale < 1 else \
-            (2.0 ** (-args.days / vdt)) ** (1.0 / 3.0)
-        then = visible_share(nd, other, scene)
-        v_now, v_then = full * now, 4.0 / 3.0 * math.pi * np.prod(np.array(semi) * other) * then
-        v_cur, v_pri = (v_now, v_then) if scale >= 1 else (v_then, v_now)
+        # the part inside the lung at both time points: the wall's share changes with growth
+        s_pri = (2.0 ** (-args.days / vdt)) ** (1.0 / 3.0)
+        v_cur, v_pri = (4.0 / 3.0 * math.pi * np.prod(np.array(semi) * k) *
+                        visible_share(nd, k, scene) for k in (1.0, s_pri))
         t["volume_full_mm3"] = t["volume_mm3"]
-        t["volume_mm3"] = round(v_now, 2)
-        t["vdt_visible_days"] = round(args.days * math.log(2) / math.log(v_cur / v_pri), 1)
+        t["volume_mm3"] = round(v_cur if scale >= 1 else v_pri, 2)
+        if v_cur > v_pri:
+            t["vdt_visible_days"] = round(args.days * math.log(2) / math.log(v_cur / v_pri), 1)
     return t
 
 
