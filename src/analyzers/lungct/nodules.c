@@ -21,7 +21,12 @@
  * pleura). Vessels are cut by an opening with a ball of 0.65 x the region's
  * inscribed radius (at most 3 mm); what the opening took of the nodule itself
  * (thick-slice caps, the digital ball's corners) comes back inside the
- * opened nodule's moment ellipsoid. On a subsolid nodule, solid structures
+ * opened nodule's moment ellipsoid, enlarged by a pixel. The vessels cut off
+ * are followed as cylinders (axis and radius fitted to each piece) into that
+ * margin: there they are the vessel's, and their partial-volume rim leaves the
+ * shell. A region that leaks along a vessel thinner than the nodule (by the
+ * tube ratio below) but too thick for that ball is measured once more with
+ * 0.85 x the inscribed radius (slices <= 1.5 mm). On a subsolid nodule, solid structures
  * passing through are cut by density. A candidate that is a piece of a tube
  * (followed at a quarter of its contrast it leaves the search ball, and what
  * continues is nearly as thick as the candidate) is dropped. Masses (grown in
@@ -72,12 +77,18 @@ static const double SCALES_MM[NSCALES] = {1.0, 1.4, 2.0, 2.8, 4.0, 5.6, 8.0, 11.
 #define SOLID_HU -300.0
 #define OPEN_MAX_MM 3.0   /* largest ball that cuts vessels off a nodule */
 #define OPEN_FRACTION 0.65 /* of the inscribed radius: the ball that cuts vessels off */
+#define OPEN_FRACTION_STRONG 0.85 /* the same for a region that leaked along a thick vessel */
+#define STRONG_MAX_SLICE_MM 1.5 /* the stronger opening on thin slices only (false positives) */
 #define RESTORE_HU_MARGIN 50.0 /* above the 95th percentile of the opened nodule */
 #define SMALL_INTERIOR_VOXELS 27 /* fewer interior voxels: density from partial_volume_density */
 #define DENSITY_MAX_HU 100.0     /* soft tissue; calcium is not modelled */
 #define SMALL_SOLID_REF_HU 30.0  /* soft tissue (muscle, blood, solid nodules: 20-50 HU) */
 #define MASS_NECK_RISE 1.15 /* area rise after a fall that marks a neck (masses) */
 #define VESSEL_RATIO 1.3  /* a nodule on a vessel is at least this much thicker */
+#define VESSEL_FIT_MM 5.0 /* a cut-off vessel's axis is fitted within this of the nodule */
+#define VESSEL_RIM_PX 1.0 /* its partial-volume rim beyond its radius, in pixels */
+#define LEAK_BAND_MM 2.0 /* a leak's thickness is read this far inside the ball's edge */
+#define VESSEL_MAX_SHARE 0.8 /* a cut-off vessel is thinner than this x the nodule's R_in */
 #define FIRST_PASS_HU -725.0
 #define INTERIOR_FULL 0.75 /* share of the contrast above which an interior voxel counts 1 */
 #define EDGE_DENSITY_GAP_HU 30.0 /* interior median above its outer layer: a part-solid nodule */
@@ -299,12 +310,15 @@ typedef struct Work {
     int32_t *claimed;       /* crop: candidate number that owns a voxel */
     /* ROI scratch (sized for the largest ROI) */
     uint8_t *allowed, *region, *aux, *orig, *low;
+    uint8_t *vessel; /* vessels cut off the current nodule, with their rims */
     float *dist, *dist2;
     float *vals;
     size_t *queue;
     size_t cap;
     int retry; /* measure() is running on an enlarged search ball */
+    int strong; /* measure() is running with the stronger vessel-cutting opening */
     bool targeted; /* measuring at a given point (the prior's counterpart of a nodule) */
+    size_t scan_nz; /* slices of the whole scan */
     /* owned by work_init / work_free */
     RnVolume *crop;
     uint8_t *own_lung, *own_lung30, *own_side, *own_grow10, *own_grow30;
@@ -465,38 +479,40 @@ static int pleural_rim_removed(const uint8_t *mask, const RnVolume *w, uint8_t *
     return rn_image_erode(&in, 1.5 * fmax(w->spacing[0], w->spacing[1]) + 1e-3, &o, err);
 }
 
-/* Adds to wk->allowed the voxels of wk->orig inside the moment ellipsoid of wk->low (n voxels),
- * each semi-axis enlarged in-plane by px_margin pixels (half a slice along z). */
-static void restore_in_ellipsoid(Work *wk, const Roi *r, size_t n, double px_margin)
+/* The moment ellipsoid of a mask (centre and axes in ROI millimetres). */
+typedef struct Ell {
+    double mu[3], vec[3][3], semi[3];
+} Ell;
+
+static void roi_pos_mm(const Roi *r, const double sp[3], size_t j, double p[3])
 {
-    /* no denser than the nodule itself: a vessel on a ground-glass nodule is not restored */
-    size_t nv = 0;
-    size_t nr0 = r->n[0] * r->n[1] * r->n[2];
-    for (size_t j = 0; j < nr0; j++)
-        if (wk->low[j])
-            wk->vals[nv++] = roi_hu(wk, r, j);
-    if (nv < 4)
-        return;
-    qsort(wk->vals, nv, sizeof *wk->vals, cmp_float);
-    double hu_max = wk->vals[nv * 95 / 100] + RESTORE_HU_MARGIN;
-    const double *sp = wk->w->spacing;
-    size_t nr = r->n[0] * r->n[1] * r->n[2];
-    if (n < 4)
-        return;
-    double mu[3] = {0, 0, 0}, cov[6] = {0, 0, 0, 0, 0, 0};
+    p[0] = (double)(j % r->n[0]) * sp[0];
+    p[1] = (double)((j / r->n[0]) % r->n[1]) * sp[1];
+    p[2] = (double)(j / (r->n[0] * r->n[1])) * sp[2];
+}
+
+/* 0 when the mask has fewer than 4 voxels. */
+static int ellipsoid_of(const Roi *r, const double sp[3], const uint8_t *mask, Ell *e)
+{
+    size_t nr = r->n[0] * r->n[1] * r->n[2], n = 0;
+    double cov[6] = {0, 0, 0, 0, 0, 0}, p[3];
+    memset(e, 0, sizeof *e);
     for (size_t j = 0; j < nr; j++)
-        if (wk->low[j]) {
-            mu[0] += (double)(j % r->n[0]) * sp[0];
-            mu[1] += (double)((j / r->n[0]) % r->n[1]) * sp[1];
-            mu[2] += (double)(j / (r->n[0] * r->n[1])) * sp[2];
+        if (mask[j]) {
+            roi_pos_mm(r, sp, j, p);
+            for (int a = 0; a < 3; a++)
+                e->mu[a] += p[a];
+            n++;
         }
+    if (n < 4)
+        return 0;
     for (int a = 0; a < 3; a++)
-        mu[a] /= (double)n;
+        e->mu[a] /= (double)n;
     for (size_t j = 0; j < nr; j++)
-        if (wk->low[j]) {
-            double p[3] = {(double)(j % r->n[0]) * sp[0] - mu[0],
-                           (double)((j / r->n[0]) % r->n[1]) * sp[1] - mu[1],
-                           (double)(j / (r->n[0] * r->n[1])) * sp[2] - mu[2]};
+        if (mask[j]) {
+            roi_pos_mm(r, sp, j, p);
+            for (int a = 0; a < 3; a++)
+                p[a] -= e->mu[a];
             cov[0] += p[0] * p[0];
             cov[1] += p[1] * p[1];
             cov[2] += p[2] * p[2];
@@ -509,31 +525,197 @@ static void restore_in_ellipsoid(Work *wk, const Roi *r, size_t n, double px_mar
     /* voxel centres: each voxel also spans its own extent */
     for (int a = 0; a < 3; a++)
         cov[a] += sp[a] * sp[a] / 12.0;
-    double ev[3], vec[3][3], semi[3];
+    double ev[3];
     rn_image_sym3_eigenvalues(cov, ev);
+    for (int k = 0; k < 3; k++) {
+        rn_image_sym3_eigenvector(cov, ev[k], e->vec[k]);
+        /* a solid ellipsoid of semi-axis a has variance a^2 / 5 along it */
+        e->semi[k] = sqrt(5.0 * fabs(ev[k]));
+    }
+    return 1;
+}
+
+/* (Scaled distance)^2 of ROI voxel j from the ellipsoid's centre, the voxel first moved towards
+ * the centre by margin[] (mm, per axis of the ROI): <= 1 inside the enlarged ellipsoid. */
+static double ell_q(const Ell *e, const Roi *r, const double sp[3], size_t j,
+                    const double margin[3])
+{
+    double p[3], q = 0;
+    roi_pos_mm(r, sp, j, p);
+    for (int a = 0; a < 3; a++) {
+        p[a] -= e->mu[a];
+        p[a] = p[a] > 0 ? fmax(0, p[a] - margin[a]) : fmin(0, p[a] + margin[a]);
+    }
+    for (int k = 0; k < 3; k++) {
+        double t = (p[0] * e->vec[k][0] + p[1] * e->vec[k][1] + p[2] * e->vec[k][2]) /
+                   fmax(e->semi[k], 1e-6);
+        q += t * t;
+    }
+    return q;
+}
+
+/* Adds to wk->allowed the voxels of wk->orig inside the moment ellipsoid of wk->low, each
+ * semi-axis enlarged in-plane by px_margin pixels (half a slice along z); the ellipsoid is
+ * returned in *e (unenlarged). 0 when wk->low is too small to have one. */
+static int restore_in_ellipsoid(Work *wk, const Roi *r, double px_margin, Ell *e)
+{
+    /* no denser than the nodule itself: a vessel on a ground-glass nodule is not restored */
+    size_t nv = 0;
+    size_t nr = r->n[0] * r->n[1] * r->n[2];
+    for (size_t j = 0; j < nr; j++)
+        if (wk->low[j])
+            wk->vals[nv++] = roi_hu(wk, r, j);
+    const double *sp = wk->w->spacing;
+    if (nv < 4 || !ellipsoid_of(r, sp, wk->low, e))
+        return 0;
+    qsort(wk->vals, nv, sizeof *wk->vals, cmp_float);
+    double hu_max = wk->vals[nv * 95 / 100] + RESTORE_HU_MARGIN;
     /* the margin: px_margin pixels in-plane, half a slice along z */
     double margin[3] = {px_margin * sp[0], px_margin * sp[1], 0.5 * sp[2]};
-    for (int k = 0; k < 3; k++) {
-        rn_image_sym3_eigenvector(cov, ev[k], vec[k]);
-        /* a solid ellipsoid of semi-axis a has variance a^2 / 5 along it */
-        semi[k] = sqrt(5.0 * fabs(ev[k]));
-    }
     for (size_t j = 0; j < nr; j++) {
         if (!wk->orig[j] || wk->allowed[j])
             continue;
-        double p[3] = {(double)(j % r->n[0]) * sp[0] - mu[0],
-                       (double)((j / r->n[0]) % r->n[1]) * sp[1] - mu[1],
-                       (double)(j / (r->n[0] * r->n[1])) * sp[2] - mu[2]};
-        for (int a = 0; a < 3; a++) /* moved towards the centre by the margin */
-            p[a] = p[a] > 0 ? fmax(0, p[a] - margin[a]) : fmin(0, p[a] + margin[a]);
-        double q = 0;
-        for (int k = 0; k < 3; k++) {
-            double t = (p[0] * vec[k][0] + p[1] * vec[k][1] + p[2] * vec[k][2]) / semi[k];
-            q += t * t;
-        }
-        if (q <= 1.0 && roi_hu(wk, r, j) <= hu_max)
+        if (ell_q(e, r, sp, j, margin) <= 1.0 && roi_hu(wk, r, j) <= hu_max)
             wk->allowed[j] = 1;
     }
+    return 1;
+}
+
+/* A vessel cut off a nodule: axis point mu, direction u, followed over [lo, hi] along u
+ * (mm from mu), half-maximum radius rv. */
+typedef struct Cyl {
+    double mu[3], u[3], lo, hi, rv;
+} Cyl;
+
+#define MAX_CUT_VESSELS 8
+
+/* Distance^2 (mm^2) of ROI voxel j from the cylinder's axis, or a huge value where j lies
+ * beyond the followed stretch. */
+static double cyl_d2(const Cyl *cy, const Roi *r, const double sp[3], size_t j)
+{
+    double p[3];
+    roi_pos_mm(r, sp, j, p);
+    double q[3] = {p[0] - cy->mu[0], p[1] - cy->mu[1], p[2] - cy->mu[2]};
+    double t = q[0] * cy->u[0] + q[1] * cy->u[1] + q[2] * cy->u[2];
+    if (t < cy->lo || t > cy->hi)
+        return 1e30;
+    double d2 = 0;
+    for (int a = 0; a < 3; a++)
+        d2 += (q[a] - t * cy->u[a]) * (q[a] - t * cy->u[a]);
+    return d2;
+}
+
+/* 1 when ROI voxel j has a 6-neighbour where regions do not grow in the lungs (the pleural
+ * rim, the wall, outside the lungs). */
+static int next_to_wall(const Work *wk, const Roi *r, size_t j)
+{
+    size_t nx = wk->w->nx, ny = wk->w->ny, nz = wk->w->nz;
+    size_t x = j % r->n[0] + r->lo[0], y = (j / r->n[0]) % r->n[1] + r->lo[1],
+           z = j / (r->n[0] * r->n[1]) + r->lo[2];
+    if (x == 0 || y == 0 || z == 0 || x + 1 >= nx || y + 1 >= ny || z + 1 >= nz)
+        return 1;
+    size_t gi = rn_image_index(nx, ny, x, y, z), st[3] = {1, nx, nx * ny};
+    for (int a = 0; a < 3; a++)
+        if (!wk->grow[gi - st[a]] || !wk->grow[gi + st[a]])
+            return 1;
+    return 0;
+}
+
+/* Vessels cut off a nodule by the opening: the pieces of the region before the opening
+ * (wk->orig) that are not in it now (wk->region), long and thinner than the nodule (inscribed
+ * radius r_in). Each piece's axis is fitted near the nodule (principal axis of its voxels
+ * within VESSEL_FIT_MM of the ellipsoid's surface) and its radius is its cross-section
+ * (voxels / length). The cylinder is followed from the piece to the point of the axis nearest
+ * the nodule's centre (a vessel along the nodule is cut on both sides, one ending at it on
+ * one). A piece along the wall (a juxtapleural nodule's contact) is not a vessel. Marks in
+ * wk->vessel the voxels outside the nodule's ellipsoid *e within a cylinder's radius plus
+ * VESSEL_RIM_PX pixels (its partial-volume rim): they are the vessel's, not the nodule's,
+ * which ends at its ellipsoid. Uses wk->allowed and wk->queue. Returns the number of vessels
+ * followed. */
+static int vessel_cylinders(Work *wk, const Roi *r, const Ell *e, double r_in)
+{
+    const double *sp = wk->w->spacing;
+    size_t nr = r->n[0] * r->n[1] * r->n[2];
+    double vox = sp[0] * sp[1] * sp[2], zero[3] = {0, 0, 0}, p[3];
+    double reach = 0;
+    for (int k = 0; k < 3; k++)
+        reach = e->semi[k] > reach ? e->semi[k] : reach;
+    reach += VESSEL_FIT_MM;
+    for (size_t j = 0; j < nr; j++)
+        wk->allowed[j] = wk->orig[j] && !wk->region[j];
+    Cyl cyl[MAX_CUT_VESSELS];
+    int found = 0;
+    for (size_t j0 = 0; j0 < nr && found < MAX_CUT_VESSELS; j0++) {
+        if (!wk->allowed[j0])
+            continue;
+        size_t n = grow(r, wk->allowed, j0, wk->vessel, wk->queue);
+        for (size_t i = 0; i < n; i++)
+            wk->allowed[wk->queue[i]] = 0;
+        /* the piece near the nodule */
+        Cyl *cy = &cyl[found];
+        double cov[6] = {0, 0, 0, 0, 0, 0};
+        size_t m = 0, walled = 0;
+        memset(cy, 0, sizeof *cy);
+        for (size_t i = 0; i < n; i++) {
+            roi_pos_mm(r, sp, wk->queue[i], p);
+            double d2 = 0;
+            for (int a = 0; a < 3; a++)
+                d2 += (p[a] - e->mu[a]) * (p[a] - e->mu[a]);
+            if (d2 > reach * reach)
+                continue;
+            wk->queue[m++] = wk->queue[i];
+            for (int a = 0; a < 3; a++)
+                cy->mu[a] += p[a];
+            walled += next_to_wall(wk, r, wk->queue[i]);
+        }
+        if (m < 8 || walled * 5 > m)
+            continue;
+        for (int a = 0; a < 3; a++)
+            cy->mu[a] /= (double)m;
+        for (size_t i = 0; i < m; i++) {
+            roi_pos_mm(r, sp, wk->queue[i], p);
+            for (int a = 0; a < 3; a++)
+                p[a] -= cy->mu[a];
+            cov[0] += p[0] * p[0];
+            cov[1] += p[1] * p[1];
+            cov[2] += p[2] * p[2];
+            cov[3] += p[0] * p[1];
+            cov[4] += p[0] * p[2];
+            cov[5] += p[1] * p[2];
+        }
+        double ev[3];
+        rn_image_sym3_eigenvalues(cov, ev);
+        rn_image_sym3_eigenvector(cov, ev[0], cy->u);
+        double tmin = 1e30, tmax = -1e30;
+        for (size_t i = 0; i < m; i++) {
+            roi_pos_mm(r, sp, wk->queue[i], p);
+            double t = (p[0] - cy->mu[0]) * cy->u[0] + (p[1] - cy->mu[1]) * cy->u[1] +
+                       (p[2] - cy->mu[2]) * cy->u[2];
+            tmin = t < tmin ? t : tmin;
+            tmax = t > tmax ? t : tmax;
+        }
+        double len = tmax - tmin + sp[0];
+        cy->rv = sqrt((double)m * vox / (M_PI * len));
+        /* a tube: long for its width, and thinner than the nodule */
+        if (len < 3.0 * cy->rv || len < 2.0 || cy->rv >= VESSEL_MAX_SHARE * r_in)
+            continue;
+        /* from the piece's far end to the axis point nearest the nodule's centre */
+        double tc = (e->mu[0] - cy->mu[0]) * cy->u[0] + (e->mu[1] - cy->mu[1]) * cy->u[1] +
+                    (e->mu[2] - cy->mu[2]) * cy->u[2];
+        cy->lo = tc < tmin ? tc : tmin;
+        cy->hi = tc > tmax ? tc : tmax;
+        found++;
+    }
+    memset(wk->vessel, 0, nr);
+    if (!found)
+        return 0;
+    for (size_t j = 0; j < nr; j++)
+        for (int k = 0; k < found && !wk->vessel[j]; k++) {
+            double rad = cyl[k].rv + VESSEL_RIM_PX * sp[0];
+            if (cyl_d2(&cyl[k], r, sp, j) <= rad * rad && ell_q(e, r, sp, j, zero) > 1.0)
+                wk->vessel[j] = 1;
+        }
+    return found;
 }
 
 static size_t cpos_roi(const Roi *r, const Cand *c)
@@ -570,7 +752,8 @@ static size_t restore_pleural_rim(Work *wk, const Roi *r, double T, size_t seed)
     if (!touching || n < 4)
         return 0;
     memcpy(wk->allowed, wk->region, nr);
-    restore_in_ellipsoid(wk, r, n, 1.5);
+    Ell e;
+    restore_in_ellipsoid(wk, r, 1.5, &e);
     size_t m = grow(r, wk->allowed, seed, wk->region, wk->queue);
     return m > n ? m - n : 0;
 }
@@ -744,6 +927,30 @@ static size_t cut_at_necks(Work *wk, const Roi *r, size_t *seed)
     return removed;
 }
 
+/* Thickness (inscribed radius, mm) of what a leaking region (wk->region) holds near the edge
+ * of its search ball: the structure it leaked along. Negative on error. */
+static double leak_thickness(Work *wk, const Roi *r, const Cand *c, double roi_mm, RnError *err)
+{
+    const double *sp = wk->w->spacing;
+    size_t nr = r->n[0] * r->n[1] * r->n[2];
+    RnMask m = {.nx = r->n[0], .ny = r->n[1], .nz = r->n[2], .data = wk->region};
+    memcpy(m.spacing, sp, sizeof m.spacing);
+    int rc = rn_image_distance_sq(&m, 0, wk->dist, err);
+    if (rc)
+        return rc;
+    double edge = roi_mm - 1.5 * sp[0] - (sp[2] > 3 ? sp[2] : 0) - LEAK_BAND_MM, best = 0;
+    for (size_t j = 0; j < nr; j++) {
+        if (!wk->region[j] || wk->dist[j] >= 1e29f || wk->dist[j] <= best)
+            continue;
+        double dx = ((double)(j % r->n[0] + r->lo[0]) - (double)c->x) * sp[0];
+        double dy = ((double)((j / r->n[0]) % r->n[1] + r->lo[1]) - (double)c->y) * sp[1];
+        double dz = ((double)(j / (r->n[0] * r->n[1]) + r->lo[2]) - (double)c->z) * sp[2];
+        if (dx * dx + dy * dy + dz * dz > edge * edge)
+            best = wk->dist[j];
+    }
+    return sqrt(best);
+}
+
 /* Returns 1 when kept (nodule filled), 0 when rejected, negative on error. */
 static int measure(Work *wk, const Cand *c, const size_t crop_lo[3], int id, RnNodule *nd,
                    RnError *err)
@@ -857,7 +1064,10 @@ static int measure(Work *wk, const Cand *c, const size_t crop_lo[3], int id, RnN
     double r_in = inscribed_radius(wk, &r, seed, r_est, err);
     if (r_in < 0)
         return (int)r_in;
-    double ro = OPEN_FRACTION * r_in;
+    Ell ell;
+    int have_ell = 0;
+    memset(wk->vessel, 0, nr);
+    double ro = (wk->strong ? OPEN_FRACTION_STRONG : OPEN_FRACTION) * r_in;
     ro = ro > OPEN_MAX_MM ? OPEN_MAX_MM : ro;
     if (ro >= sp[0] * 1.2) {
         memcpy(wk->orig, wk->region, nr);
@@ -895,12 +1105,25 @@ static int measure(Work *wk, const Cand *c, const size_t crop_lo[3], int id, RnN
          * the opening that lies inside the moment ellipsoid of the opened nodule, enlarged by
          * one voxel (half a slice), is restored; attached vessels end at its surface. */
         {
-            size_t n_open = grow(&r, wk->allowed, seed, wk->low, wk->queue);
-            restore_in_ellipsoid(wk, &r, n_open, 1.0);
+            grow(&r, wk->allowed, seed, wk->low, wk->queue);
+            have_ell = restore_in_ellipsoid(wk, &r, 1.0, &ell);
         }
         count = grow(&r, wk->allowed, seed, wk->region, wk->queue);
         if (!count)
             return 0;
+        /* The vessel that the opening cut off continues into the restored margin and along
+         * the nodule's surface: followed as a cylinder, it leaves the region outside the
+         * nodule's ellipsoid, and its partial-volume rim leaves the shell. (A mass's
+         * attachments are cut at the necks of its slice profile instead.) */
+        if (have_ell && c->response < MASS_RESPONSE && vessel_cylinders(wk, &r, &ell, r_in)) {
+            for (size_t j = 0; j < nr; j++)
+                wk->allowed[j] = wk->region[j] && !wk->vessel[j];
+            if (wk->allowed[seed]) {
+                count = grow(&r, wk->allowed, seed, wk->region, wk->queue);
+                if (!count)
+                    return 0;
+            }
+        }
     }
     /* A subsolid nodule with a vessel running along it: at the nodule's low threshold the
      * vessel, blurred, is as thick as the ball and survives the opening. It is told apart by
@@ -947,9 +1170,12 @@ static int measure(Work *wk, const Cand *c, const size_t crop_lo[3], int id, RnN
     restore_pleural_rim(wk, &r, T, seed);
     /* Leak: the region reaches the edge of its search ball. */
     size_t touching = 0;
+    bool scan_end = false; /* the region reaches the first or last slice of the scan */
     for (size_t j = 0; j < nr; j++) {
         if (!wk->region[j])
             continue;
+        size_t gz = j / (r.n[0] * r.n[1]) + r.lo[2] + crop_lo[2];
+        scan_end = scan_end || gz == 0 || gz + 1 == wk->scan_nz;
         double dx = ((double)(j % r.n[0] + r.lo[0]) - (double)c->x) * sp[0];
         double dy = ((double)((j / r.n[0]) % r.n[1] + r.lo[1]) - (double)c->y) * sp[1];
         double dz = ((double)(j / (r.n[0] * r.n[1]) + r.lo[2]) - (double)c->z) * sp[2];
@@ -961,17 +1187,38 @@ static int measure(Work *wk, const Cand *c, const size_t crop_lo[3], int id, RnN
      * limited by the search ball; blob candidates that leak are vessels or wall. */
     bool is_mass = c->response >= MASS_RESPONSE;
     if (touching > 2 && !is_mass) {
+        /* the thickness of what leaked, read before the retry below reuses the scratch */
+        double att = 0;
+        if (!wk->retry && !wk->strong && !scan_end) {
+            att = leak_thickness(wk, &r, c, roi_mm, err);
+            if (att < 0)
+                return (int)att;
+        }
         /* The candidate may be a detail of a nodule larger than its scale (a large
          * ground-glass nodule on the pleura, whose coarse-scale response the wall flattens):
          * measured once more with a search ball twice as large, a nodule is contained in
          * it, while a vessel or the wall leaks again. */
-        if (!wk->retry && c->scale + 2 < MASS_SCALE_INDEX) {
+        if (!wk->retry && !wk->strong && c->scale + 2 < MASS_SCALE_INDEX) {
             Cand c2 = *c;
             c2.scale += 2;
             wk->retry = 1;
             int rc2 = measure(wk, &c2, crop_lo, id, nd, err);
             wk->retry = 0;
-            return rc2;
+            if (rc2)
+                return rc2;
+        }
+        /* A nodule on a vessel nearly as thick as the opening's ball: the vessel survived the
+         * opening and carried the region out of the ball. Where what leaked is thinner than
+         * the nodule (by VESSEL_RATIO, as for a piece of a tube), the candidate is measured
+         * once more with a ball of OPEN_FRACTION_STRONG x its inscribed radius. A junction or a
+         * crossing of vessels is not much thicker than its vessels and stays a leak, and so
+         * does a vessel cut by the first or last slice of the scan, whose stub looks round. */
+        if (!wk->retry && !wk->strong && att > 0 && r_in >= VESSEL_RATIO * att && !scan_end &&
+            sp[2] <= STRONG_MAX_SLICE_MM) {
+            wk->strong = 1;
+            int rc3 = measure(wk, c, crop_lo, id, nd, err);
+            wk->strong = 0;
+            return rc3;
         }
         return 0;
     }
@@ -1057,6 +1304,8 @@ static int measure(Work *wk, const Cand *c, const size_t crop_lo[3], int id, RnN
         size_t gi = rn_image_index(nx, ny, x + r.lo[0], y + r.lo[1], z + r.lo[2]);
         double hv = w->data[gi], wt;
         bool inreg = wk->region[j];
+        if (!inreg && wk->vessel[j])
+            continue; /* a vessel cut off the nodule, and its partial-volume rim */
         if (!inreg && (!wk->aux[j] || hv >= T)) {
             /* another structure (vessel, wall) or outside the lungs */
             if (!wk->lung[gi] && hv >= T)
@@ -1270,6 +1519,7 @@ static int work_init(const RnLungScan *scan, const RnLungs *lungs, Work *wk, RnE
     if (!w)
         return err ? err->code : RN_ERR_NOMEM;
     wk->crop = w;
+    wk->scan_nz = v->nz;
     wk->w = w;
     size_t nx = w->nx, ny = w->ny, nz = w->nz, n = nx * ny * nz;
     const size_t *lo = lungs->bbox_lo;
@@ -1313,10 +1563,11 @@ static int work_init(const RnLungScan *scan, const RnLungs *lungs, Work *wk, RnE
     wk->queue = malloc(cap_roi * sizeof *wk->queue);
     wk->orig = malloc(cap_roi);
     wk->low = malloc(cap_roi);
+    wk->vessel = malloc(cap_roi);
     wk->dist = malloc(cap_roi * sizeof *wk->dist);
     wk->dist2 = malloc(cap_roi * sizeof *wk->dist2);
     if (!wk->allowed || !wk->region || !wk->aux || !wk->vals || !wk->queue || !wk->orig ||
-        !wk->low || !wk->dist || !wk->dist2)
+        !wk->low || !wk->vessel || !wk->dist || !wk->dist2)
         return rn_error_set(err, RN_ERR_NOMEM, "lungct: measurement buffers");
     return 0;
 }
@@ -1330,6 +1581,7 @@ static void work_free(Work *wk)
     free(wk->queue);
     free(wk->orig);
     free(wk->low);
+    free(wk->vessel);
     free(wk->dist);
     free(wk->dist2);
     free(wk->claimed);
