@@ -26,6 +26,7 @@
 #define MAX_GROUPS 20       /* nodules with a measurement group / overlay (report limits) */
 #define MIN_LUNG_ML 50.0
 
+
 static double r1(double x) { return round(x * 10.0) / 10.0; }
 static double r2(double x) { return round(x * 100.0) / 100.0; }
 
@@ -292,6 +293,10 @@ static json_t *build(const RnAnalysisInput *in, Analysis *cur, Analysis *prior, 
                                                       n->scale_mm, "response", r1(n->response),
                                                       "elongation", r2(n->elongation),
                                                       "sphericity", r2(n->sphericity)));
+        /* the classifier's nodule probability; null where the rules decided (masses, a
+         * prior's counterpart measured at the registered point) */
+        json_object_set_new(json_object_get(o, "detection"), "classifier_score",
+                            n->fp_score >= 0 ? json_real(r2(n->fp_score)) : json_null());
         json_object_set_new(o, "lung_rads", json_string(per[i].code));
         json_object_set_new(o, "lung_rads_rule", json_string(per[i].rule));
         if (have_prior) {
@@ -537,10 +542,13 @@ static json_t *build(const RnAnalysisInput *in, Analysis *cur, Analysis *prior, 
     json_object_set_new(details, "duplicates_merged", json_integer((json_int_t)l->merged));
     json_object_set_new(details, "analysis_seconds", json_real(r2(cur->seconds)));
     json_object_set_new(details, "operating_point",
-                        json_string("dot-filter response >= 12, contrast >= 150 HU, "
-                                    "equivalent diameter 3-100 mm, elongation <= 3, "
-                                    "sphericity >= 0.2 (see docs/lungct.md for sensitivity and "
-                                    "false positives per scan)"));
+                        json_sprintf("dot-filter response >= 12, sphericity >= 0.2, contrast >= "
+                                     "150 HU, equivalent diameter 3-100 mm, region within its "
+                                     "search ball; then the false-positive classifier, nodule "
+                                     "probability >= %.4f (logistic regression trained on "
+                                     "phantoms; see docs/lungct.md for sensitivity and false "
+                                     "positives per scan)",
+                                     RN_LUNGCT_FP_THRESHOLD));
     if (have_prior) {
         json_t *pr = json_object();
         json_object_set_new(pr, "series_instance_uid", json_string(prior->scan.series_uid));

@@ -108,6 +108,7 @@ typedef struct RnNodule {
     double response;          /* blob filter response */
     double elongation;        /* ratio of largest to smallest principal extent */
     double sphericity;        /* smallest / largest Hessian eigenvalue magnitude */
+    double fp_score;          /* classifier's nodule probability; -1 where the rules decided */
     bool juxtapleural;
     bool limited;             /* extent cut by the search radius (mass against the mediastinum) */
     /* follow-up */
@@ -142,6 +143,17 @@ size_t rn_lungct_merge_duplicates(RnNoduleList *l);
 /* The two findings are one nodule by that rule. */
 bool rn_lungct_same_nodule(const RnNodule *a, const RnNodule *b);
 const char *rn_lungct_type_name(RnNoduleType t);
+
+/* ---- False-positive classifier (fpmodel.c) -------------------------------------- */
+/* Features of a measured candidate, in this order: log volume (mm3), elongation, tube ratio
+ * (R_in over the inscribed radius of a structure it continues into; 3 when none), contrast
+ * (M - P, 100 HU), Hessian sphericity, log dot response, juxtapleural (0/1), vessels cut off,
+ * HU standard deviation (100 HU), R_in over the equivalent radius, slice spacing (mm),
+ * measured with the stronger opening after a leak along a vessel (0/1). */
+#define RN_LUNGCT_NFEAT 12
+/* Nodule probability of a candidate (logistic regression, tools/phantom/train_fp.py). */
+double rn_lungct_fp_score(const double f[RN_LUNGCT_NFEAT]);
+extern const double RN_LUNGCT_FP_THRESHOLD;
 
 /* ---- Follow-up ---------------------------------------------------------------- */
 typedef struct RnLungRegistration {

@@ -60,6 +60,7 @@
 #include "lungct_internal.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -119,6 +120,7 @@ typedef struct Cand {
     size_t x, y, z; /* crop coordinates */
     float response;
     int scale;
+    float sphericity; /* Hessian |l3|/|l1| at the detection scale */
 } Cand;
 
 static int cmp_cand(const void *a, const void *b)
@@ -419,11 +421,13 @@ static double inscribed_radius(Work *wk, const Roi *r, size_t seed, double r_est
  * grown from the seed at t_low leaves the search ball, and where it continues, farther than
  * 2 mm (and one slice) from the candidate, its voxels at t_high (the candidate's threshold)
  * are nearly as thick as the candidate (r_in < VESSEL_RATIO x their inscribed radius).
- * 0 when not, negative on error. */
+ * 0 when not, negative on error. *thick: that inscribed radius (mm; 0 when the structure
+ * does not leave the ball). */
 static int vessel_piece(Work *wk, const Roi *r, size_t seed, const Cand *c, double roi_mm,
-                        double t_low, double t_high, double r_in, RnError *err)
+                        double t_low, double t_high, double r_in, double *thick, RnError *err)
 {
     const double *sp = wk->w->spacing;
+    *thick = 0;
     size_t nr = r->n[0] * r->n[1] * r->n[2];
     for (size_t j = 0; j < nr; j++)
         wk->allowed[j] = (wk->aux[j] && roi_hu(wk, r, j) >= t_low) || wk->region[j];
@@ -463,6 +467,7 @@ static int vessel_piece(Work *wk, const Roi *r, size_t seed, const Cand *c, doub
         if (wk->low[j] && wk->dist2[j] > away && wk->dist[j] < 1e29f && wk->dist[j] > att)
             att = wk->dist[j];
     att = sqrt(att);
+    *thick = att;
     return r_in < VESSEL_RATIO * att;
 }
 
@@ -927,6 +932,27 @@ static size_t cut_at_necks(Work *wk, const Roi *r, size_t *seed)
     return removed;
 }
 
+/* Training hook for the false-positive classifier (tools/phantom/train_fp.py): with
+ * RN_LUNGCT_FEATURES set to a file, the rules decide and every detected candidate that reaches
+ * the decision is appended to it (centre in scan voxels, the rules' decision, features). */
+static const char *fp_log_path(void)
+{
+    const char *p = getenv("RN_LUNGCT_FEATURES");
+    return p && *p ? p : NULL;
+}
+
+static void fp_log(const double f[RN_LUNGCT_NFEAT], double x, double y, double z, bool keep)
+{
+    FILE *fh = fopen(fp_log_path(), "a");
+    if (!fh)
+        return;
+    fprintf(fh, "%.2f %.2f %.2f %d", x, y, z, keep ? 1 : 0);
+    for (int k = 0; k < RN_LUNGCT_NFEAT; k++)
+        fprintf(fh, " %.5g", f[k]);
+    fputc('\n', fh);
+    fclose(fh);
+}
+
 /* Thickness (inscribed radius, mm) of what a leaking region (wk->region) holds near the edge
  * of its search ball: the structure it leaked along. Negative on error. */
 static double leak_thickness(Work *wk, const Roi *r, const Cand *c, double roi_mm, RnError *err)
@@ -1065,7 +1091,7 @@ static int measure(Work *wk, const Cand *c, const size_t crop_lo[3], int id, RnN
     if (r_in < 0)
         return (int)r_in;
     Ell ell;
-    int have_ell = 0;
+    int have_ell = 0, ncyl = 0;
     memset(wk->vessel, 0, nr);
     double ro = (wk->strong ? OPEN_FRACTION_STRONG : OPEN_FRACTION) * r_in;
     ro = ro > OPEN_MAX_MM ? OPEN_MAX_MM : ro;
@@ -1115,7 +1141,8 @@ static int measure(Work *wk, const Cand *c, const size_t crop_lo[3], int id, RnN
          * the nodule's surface: followed as a cylinder, it leaves the region outside the
          * nodule's ellipsoid, and its partial-volume rim leaves the shell. (A mass's
          * attachments are cut at the necks of its slice profile instead.) */
-        if (have_ell && c->response < MASS_RESPONSE && vessel_cylinders(wk, &r, &ell, r_in)) {
+        if (have_ell && c->response < MASS_RESPONSE &&
+            (ncyl = vessel_cylinders(wk, &r, &ell, r_in)) > 0) {
             for (size_t j = 0; j < nr; j++)
                 wk->allowed[j] = wk->region[j] && !wk->vessel[j];
             if (wk->allowed[seed]) {
@@ -1145,13 +1172,15 @@ static int measure(Work *wk, const Cand *c, const size_t crop_lo[3], int id, RnN
      * When it runs out of the search ball (a tube passing through) and what continues is about
      * as thick as the candidate, the candidate is a piece of that tube (an oblique vessel cut
      * by thick slices, a bifurcation), not a nodule on it. */
-    {
-        int v = vessel_piece(wk, &r, seed, c, roi_mm, P + 0.25 * (M - P), T, r_in, err);
-        if (v < 0)
-            return v;
-        if (v)
-            return 0;
-    }
+    double tube_thick = 0;
+    int tube = vessel_piece(wk, &r, seed, c, roi_mm, P + 0.25 * (M - P), T, r_in, &tube_thick,
+                            err);
+    if (tube < 0)
+        return tube;
+    /* A piece of a tube is rejected (when features are written for training, it is measured on
+     * so that they can be). */
+    if (tube && !fp_log_path())
+        return 0;
     /* Leak control for masses, grown in the 30 mm envelope where mediastinal structures (the
      * hilum, the aorta) lie next to them: a tumour is compact, so its cross-section area
      * along the slices rises to one maximum and falls (a convex body's does). Going away
@@ -1187,6 +1216,8 @@ static int measure(Work *wk, const Cand *c, const size_t crop_lo[3], int id, RnN
      * limited by the search ball; blob candidates that leak are vessels or wall. */
     bool is_mass = c->response >= MASS_RESPONSE;
     if (touching > 2 && !is_mass) {
+        if (tube)
+            return 0; /* a piece of a tube that runs on: no retry */
         /* the thickness of what leaked, read before the retry below reuses the scratch */
         double att = 0;
         if (!wk->retry && !wk->strong && !scan_end) {
@@ -1383,8 +1414,39 @@ static int measure(Work *wk, const Cand *c, const size_t crop_lo[3], int id, RnN
     double ev[3];
     rn_image_sym3_eigenvalues(cov, ev);
     double elong = ev[2] > 1e-9 ? sqrt(fabs(ev[0]) / fabs(ev[2])) : 99;
-    if (elong > MAX_ELONGATION)
-        return 0;
+    /* False-positive reduction: the rules, then, for a detected candidate (not a mass, not a
+     * prior's counterpart, which has no detection response), the classifier, which can only
+     * remove. */
+    double score = -1;
+    {
+        double var0 = hs2 / (double)nreg - (hs / (double)nreg) * (hs / (double)nreg);
+        double f[RN_LUNGCT_NFEAT] = {
+            log(vol),
+            elong,
+            tube_thick > 0 ? fmin(r_in / tube_thick, 3.0) : 3.0,
+            (M - P) / 100.0,
+            c->sphericity,
+            log(c->response > 1 ? c->response : 1),
+            pleura ? 1.0 : 0.0,
+            (double)ncyl,
+            (var0 > 0 ? sqrt(var0) : 0) / 100.0,
+            fmin(r_in / (0.5 * deq), 2.0),
+            sp[2],
+            wk->strong ? 1.0 : 0.0,
+        };
+        bool keep = !tube && elong <= MAX_ELONGATION;
+        bool detected = c->response < MASS_RESPONSE && !wk->targeted;
+        if (fp_log_path()) {
+            if (detected)
+                fp_log(f, cx / wsum + (double)crop_lo[0], cy / wsum + (double)crop_lo[1],
+                       cz / wsum + (double)crop_lo[2], keep);
+        } else if (detected && keep) {
+            score = rn_lungct_fp_score(f);
+            keep = score >= RN_LUNGCT_FP_THRESHOLD;
+        }
+        if (!keep)
+            return 0;
+    }
     /* Axes on the slice with the longest Feret diameter. */
     double best_l = 0, best_s = 0, pts[2][2] = {{0, 0}, {0, 0}};
     size_t key = 0;
@@ -1422,6 +1484,7 @@ static int measure(Work *wk, const Cand *c, const size_t crop_lo[3], int id, RnN
     nd->scale_mm = sigma;
     nd->response = c->response;
     nd->elongation = elong;
+    nd->fp_score = score;
     nd->juxtapleural = pleura;
     nd->limited = touching > 2;
     double solid_share = ninterior ? (double)nsolid_int / (double)ninterior
@@ -1658,7 +1721,7 @@ int rn_lungct_detect(const RnLungScan *scan, const RnLungs *lungs, RnNoduleList 
                     cands = g;
                     cap *= 2;
                 }
-                cands[ncand++] = (Cand){x, y, z, b, bscale[i]};
+                cands[ncand++] = (Cand){x, y, z, b, bscale[i], bsph[i]};
             }
     qsort(cands, ncand, sizeof *cands, cmp_cand);
     /* Non-maximum suppression across scales: within 0.8 blob radius of a stronger one. */
@@ -1715,7 +1778,7 @@ int rn_lungct_detect(const RnLungScan *scan, const RnLungs *lungs, RnNoduleList 
             while (sc > 0 && SCALES_MM[sc - 1] * sqrt(3.0) >= req)
                 sc--;
             memmove(cands + 1, cands, kept * sizeof *cands);
-            cands[0] = (Cand){cx, cy, cz, (float)MASS_RESPONSE, sc < 6 ? 6 : sc};
+            cands[0] = (Cand){cx, cy, cz, (float)MASS_RESPONSE, sc < 6 ? 6 : sc, 1.0f};
             kept++;
         }
         free(sizes);
@@ -1844,7 +1907,7 @@ int rn_lungct_measure_at(const RnLungScan *scan, const RnLungs *lungs, const dou
                             continue;
                     }
                     score[slot] = b;
-                    tries[slot] = (Cand){(size_t)x, (size_t)y, (size_t)z, 0.0f, 0};
+                    tries[slot] = (Cand){(size_t)x, (size_t)y, (size_t)z, 0.0f, 0, 0.0f};
                 }
         int sc = 0;
         while (sc + 1 < MASS_SCALE_INDEX && SCALES_MM[sc] * sqrt(3.0) < radius_mm[i])

@@ -5,7 +5,8 @@
  * nodules, a prior 180 days earlier, shifted and rotated): every nodule
  * >= 4 mm found (those on the pleura and on a vessel included, and matched to
  * their prior), the small solid spheres typed solid, no nodule reported
- * twice, volume error of solid nodules >= 6 mm, VDT against the truth; and on
+ * twice, volume error of solid nodules >= 6 mm, VDT against the truth; the
+ * false-positive classifier on fixed feature vectors; and on
  * the real CT of ../shared/data (lesion centroid inside the annotated boxes,
  * its volume within the boxes' inscribed ellipses, lung volume plausible). The phantom part needs /usr/bin/python3 with numpy and pydicom
  * and the real part the shared data; each is skipped with a message when
@@ -425,12 +426,42 @@ static void test_real_ct(void **state)
     free_list(files, n);
 }
 
+/* The shipped false-positive classifier on feature vectors of the training phantoms' 1.25 mm
+ * scans: the median nodule candidate scores high, a vessel junction left by the stronger opening
+ * and a vessel piece (tube ratio 1.6, elongation 2.9) score below the operating point, and the
+ * score falls as a candidate gets more elongated or more tube-like. */
+static void test_fp_classifier(void **state)
+{
+    (void)state;
+    double nodule[RN_LUNGCT_NFEAT] = {5.466, 1.075, 3.0, 6.17, 0.913, 4.916,
+                                      0, 0, 1.8, 0.889, 1.25, 0};
+    double junction[RN_LUNGCT_NFEAT] = {3.65, 1.325, 1.28, 6.24, 0.254, 2.737,
+                                        0, 4, 1.988, 0.956, 1.25, 1};
+    double piece[RN_LUNGCT_NFEAT] = {4.096, 2.94, 1.603, 2.02, 0.685, 4.579,
+                                     0, 1, 2.542, 0.824, 1.25, 0};
+    double p = rn_lungct_fp_score(nodule);
+    printf("classifier: nodule %.3f, junction %.3f, piece %.3f, threshold %.4f\n", p,
+           rn_lungct_fp_score(junction), rn_lungct_fp_score(piece), RN_LUNGCT_FP_THRESHOLD);
+    assert_true(p > 0 && p < 1);
+    assert_true(p >= RN_LUNGCT_FP_THRESHOLD);
+    assert_true(rn_lungct_fp_score(junction) < RN_LUNGCT_FP_THRESHOLD);
+    assert_true(rn_lungct_fp_score(piece) < RN_LUNGCT_FP_THRESHOLD);
+    double f[RN_LUNGCT_NFEAT];
+    memcpy(f, nodule, sizeof f);
+    f[1] = 2.5; /* elongation */
+    assert_true(rn_lungct_fp_score(f) < p);
+    memcpy(f, nodule, sizeof f);
+    f[2] = 1.1; /* tube ratio */
+    assert_true(rn_lungct_fp_score(f) < p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_vdt_and_classes),
         cmocka_unit_test(test_categories),
         cmocka_unit_test(test_merge_duplicates),
+        cmocka_unit_test(test_fp_classifier),
         cmocka_unit_test(test_phantom_pair),
         cmocka_unit_test(test_real_ct),
     };
