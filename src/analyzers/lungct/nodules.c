@@ -484,6 +484,18 @@ static int pleural_rim_removed(const uint8_t *mask, const RnVolume *w, uint8_t *
     return rn_image_erode(&in, 1.5 * fmax(w->spacing[0], w->spacing[1]) + 1e-3, &o, err);
 }
 
+/* Adds the outer product of p (3 coordinates) to a symmetric 3x3 matrix stored as xx, yy, zz,
+ * xy, xz, yz. */
+static void cov_add(double cov[6], const double p[3])
+{
+    cov[0] += p[0] * p[0];
+    cov[1] += p[1] * p[1];
+    cov[2] += p[2] * p[2];
+    cov[3] += p[0] * p[1];
+    cov[4] += p[0] * p[2];
+    cov[5] += p[1] * p[2];
+}
+
 /* The moment ellipsoid of a mask (centre and axes in ROI millimetres). */
 typedef struct Ell {
     double mu[3], vec[3][3], semi[3];
@@ -518,12 +530,7 @@ static int ellipsoid_of(const Roi *r, const double sp[3], const uint8_t *mask, E
             roi_pos_mm(r, sp, j, p);
             for (int a = 0; a < 3; a++)
                 p[a] -= e->mu[a];
-            cov[0] += p[0] * p[0];
-            cov[1] += p[1] * p[1];
-            cov[2] += p[2] * p[2];
-            cov[3] += p[0] * p[1];
-            cov[4] += p[0] * p[2];
-            cov[5] += p[1] * p[2];
+            cov_add(cov, p);
         }
     for (int a = 0; a < 6; a++)
         cov[a] /= (double)n;
@@ -681,12 +688,7 @@ static int vessel_cylinders(Work *wk, const Roi *r, const Ell *e, double r_in)
             roi_pos_mm(r, sp, wk->queue[i], p);
             for (int a = 0; a < 3; a++)
                 p[a] -= cy->mu[a];
-            cov[0] += p[0] * p[0];
-            cov[1] += p[1] * p[1];
-            cov[2] += p[2] * p[2];
-            cov[3] += p[0] * p[1];
-            cov[4] += p[0] * p[2];
-            cov[5] += p[1] * p[2];
+            cov_add(cov, p);
         }
         double ev[3];
         rn_image_sym3_eigenvalues(cov, ev);
@@ -1400,12 +1402,7 @@ static int measure(Work *wk, const Cand *c, const size_t crop_lo[3], int id, RnN
             double p[3] = {(double)(j % r.n[0]) * sp[0] - mu[0],
                            (double)((j / r.n[0]) % r.n[1]) * sp[1] - mu[1],
                            (double)(j / (r.n[0] * r.n[1])) * sp[2] - mu[2]};
-            cov[0] += p[0] * p[0];
-            cov[1] += p[1] * p[1];
-            cov[2] += p[2] * p[2];
-            cov[3] += p[0] * p[1];
-            cov[4] += p[0] * p[2];
-            cov[5] += p[1] * p[2];
+            cov_add(cov, p);
         }
     for (int a = 0; a < 6; a++)
         cov[a] /= (double)nreg;
