@@ -1482,6 +1482,7 @@ static int measure(Work *wk, const Cand *c, const size_t crop_lo[3], int id, RnN
     nd->response = c->response;
     nd->elongation = elong;
     nd->fp_score = score;
+    nd->sphericity = c->sphericity;
     nd->juxtapleural = pleura;
     nd->limited = touching > 2;
     double solid_share = ninterior ? (double)nsolid_int / (double)ninterior
@@ -1803,8 +1804,6 @@ int rn_lungct_detect(const RnLungScan *scan, const RnLungs *lungs, RnNoduleList 
             out->rejected++;
             continue;
         }
-        double sph = bsph[rn_image_index(nx, ny, cands[i].x, cands[i].y, cands[i].z)];
-        nd.sphericity = sph;
         rn_lungct_voxel_to_patient(scan, nd.center_voxel, nd.center_patient);
         nd.prior_index = -1;
         out->items[out->count++] = nd;
