@@ -19,12 +19,15 @@ did not see. Writes src/analyzers/lungct/fpmodel_generated.h and a summary.
 
 Usage: train_fp.py [--radnode build/radnode] [--work /tmp/rn_fptrain] [--seeds 101-110]
          [--thickness 0.625,1.25,2.5,5] [--l2 1.0] [--out src/analyzers/lungct/fpmodel_generated.h]
-         [--summary tools/phantom/fp-train/summary.txt]
+         [--summary tools/phantom/fp-train/summary.txt] [--recollect]
+Phantoms and each scan's features are kept in --work and reused; --recollect runs radnode again
+(needed after any change to the detector, whose candidates and features it records).
 Needs /usr/bin/python3 with numpy and pydicom.
 """
 import argparse
 import datetime
 import glob
+import json
 import math
 import os
 import subprocess
@@ -61,7 +64,6 @@ def phantom(work, th, seed):
                         "12", "--thickness", str(th), "--noise", "15", "--seed", str(seed),
                         "--days", "180"], check=True, stdout=subprocess.DEVNULL)
         os.replace(os.path.join(d, "truth.json"), truth)
-    import json
     return d, json.load(open(truth))
 
 
@@ -79,6 +81,8 @@ def geometry(d):
 def collect(args, th, seed):
     d, truth = phantom(args.work, th, seed)
     log = d + ".features.txt"
+    if args.recollect and os.path.exists(log):
+        os.remove(log)
     if not os.path.exists(log):
         tmp = log + ".part"
         if os.path.exists(tmp):
@@ -156,6 +160,8 @@ def main():
     ap.add_argument("--seeds", default="101-110")
     ap.add_argument("--thickness", default="0.625,1.25,2.5,5")
     ap.add_argument("--l2", type=float, default=1.0)
+    ap.add_argument("--recollect", action="store_true",
+                    help="run radnode again on every scan (after a change to the detector)")
     ap.add_argument("--out", default=os.path.join(REPO, "src", "analyzers", "lungct",
                                                   "fpmodel_generated.h"))
     ap.add_argument("--summary", default=os.path.join(HERE, "fp-train", "summary.txt"))
