@@ -266,6 +266,15 @@ def main():
               r["dmax"] >= 6 and r["th"] <= 1.25]
         if f1 and med(f1) > 0.05:
             bad.append("median |volume error| %.1f %%" % (100 * med(f1)))
+        # subsolid nodules >= 8 mm on thin slices, in both scans (a part-solid nodule's ground
+        # glass counted at half its weight read -31 %)
+        for r in rows:
+            if (r["type"] != "solid" and r["attachment"] == "free" and r["dmax"] >= 8 and
+                    r["th"] <= 1.25 and r["found"]):
+                for key, scan in (("vol_err", "now"), ("prior_vol_err", "prior")):
+                    if key in r and abs(r[key]) > 0.08:
+                        bad.append("%s %s at %g mm (seed %d): volume error %+.1f %% (%s)" % (
+                            r["type"], r["id"], r["th"], r["seed"], 100 * r[key], scan))
         for r in rows:
             if (r["attachment"] == "free" and r["dmax"] >= 5 and r["growth"] >= 0.25 and
                     r["th"] <= 2.5 and not ("vdt_err" in r and within10(r["vdt_err"]))):

@@ -422,6 +422,14 @@ static void test_real_ct(void **state)
         }
     }
     assert_true(hit);
+    /* The tumour is the only finding of mass size (>= 4 mL): the right hilar vessel tree,
+     * grown by the mass path in the 30 mm envelope, was a 32 mL finding until the mass bulk
+     * rule. */
+    size_t nmass = 0;
+    for (size_t k = 0; k < json_array_size(nods); k++)
+        nmass += json_number_value(json_object_get(json_array_get(nods, k), "volume_mm3")) >= 4000;
+    fprintf(stderr, "real CT: %zu findings of >= 4 mL\n", nmass);
+    assert_int_equal(nmass, 1);
     json_decref(f);
     free_list(files, n);
 }
