@@ -1568,6 +1568,23 @@ static int measure(Work *wk, const Cand *c, const size_t crop_lo[3], int id, RnN
     cvy = cvy < ny ? cvy : ny - 1;
     cvz = cvz < w->nz ? cvz : w->nz - 1;
     nd->side = wk->side[rn_image_index(nx, ny, cvx, cvy, cvz)];
+    /* A mass against the wall or the mediastinum is not enclosed by its lung, whose fill did
+     * not reach its centroid: the side of the nearest lung voxel in the ROI is its lung. */
+    double best_d2 = 1e30;
+    uint8_t near_side = 0;
+    for (size_t j = 0; !nd->side && j < nr; j++) {
+        size_t x = j % r.n[0] + r.lo[0], y = (j / r.n[0]) % r.n[1] + r.lo[1],
+               z = j / (r.n[0] * r.n[1]) + r.lo[2];
+        uint8_t sd = wk->side[rn_image_index(nx, ny, x, y, z)];
+        double dx = ((double)x - cx / wsum) * sp[0], dy = ((double)y - cy / wsum) * sp[1],
+               dz = ((double)z - cz / wsum) * sp[2], d2 = dx * dx + dy * dy + dz * dz;
+        if (sd && d2 < best_d2) {
+            best_d2 = d2;
+            near_side = sd;
+        }
+    }
+    if (!nd->side)
+        nd->side = near_side;
     /* Claim the region so later, weaker candidates inside it are skipped. */
     for (size_t j = 0; j < nr; j++)
         if (wk->region[j]) {

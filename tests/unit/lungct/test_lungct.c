@@ -419,6 +419,9 @@ static void test_real_ct(void **state)
                     box_diag);
             assert_true(ml <= box_ml && ml >= box_ml / 3);
             assert_true(la <= box_diag);
+            /* in the left upper lobe (patient x > 0 in LPS), against the mediastinum: the
+             * lung is that of the nearest lung voxel, not "unknown" */
+            assert_string_equal(json_string_value(json_object_get(o, "lung")), "left");
         }
     }
     assert_true(hit);
