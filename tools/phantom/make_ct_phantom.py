@@ -26,6 +26,9 @@ tools/phantom/eval_lungct.py runs radnode on such pairs and prints the errors pe
 
 Usage: make_ct_phantom.py OUTDIR [--prior] [--days 180] [--thickness 1.0]
        [--pixel 0.7] [--size 160] [--slices 60] [--noise 15] [--seed 1] [--random N]
+       [--tilt DEG]
+--tilt writes the series as a tilted gantry would: parallel slice planes tilted by DEG about
+the x axis, their positions moving along the table (z), Gantry/Detector Tilt set.
 Needs numpy and pydicom.
 """
 import argparse
@@ -320,18 +323,26 @@ def render(args, prior):
     # scanner patient coordinates of voxel centres
     xs = (np.arange(n) - (n - 1) / 2) * px
     ys = (np.arange(n) - (n - 1) / 2) * px
-    zs = (np.arange(nz) - (nz - 1) / 2) * th
+    # Gantry tilt t: the slice planes are spanned by ex and (0, cos t, sin t); slice k passes
+    # through table position zs[k] (on the z axis), the table moving th / cos t per slice so
+    # that the slabs are contiguous along their normal. t = 0: axial slices.
+    t = math.radians(args.tilt)
+    ex, ez = np.array([1.0, 0, 0]), np.array([0, 0, 1.0])
+    ey = np.array([0, math.cos(t), math.sin(t)])
+    en = np.cross(ex, ey)
+    zs = (np.arange(nz) - (nz - 1) / 2) * th / math.cos(t)
     # The scene is integrated over the slice thickness (a CT slice is a slab, not a plane):
     # sub-samples every <= 0.5 mm along z. Without it a thin oblique vessel would show as
     # separate beads on thick slices instead of the continuous streaks of a real scanner.
     nsz = max(1, int(math.ceil(th / 0.5)))
     vol = np.zeros((nz, n, n))
     Y2, X2 = np.meshgrid(ys, xs, indexing="ij")
+    inplane = np.outer(X2.ravel(), ex) + np.outer(Y2.ravel(), ey)
     for k in range(nz):
         acc = np.zeros(n * n)
         for q in range(nsz):
-            z = zs[k] + ((q + 0.5) / nsz - 0.5) * th
-            P = np.stack([X2.ravel(), Y2.ravel(), np.full(n * n, z)], axis=1)
+            w = ((q + 0.5) / nsz - 0.5) * th
+            P = inplane + zs[k] * ez + w * en
             acc += background((P - s) @ R, scene)  # rows: R^T (p - s)
         vol[k] = (acc / nsz).reshape(n, n)
     truth = []
@@ -343,18 +354,24 @@ def render(args, prior):
             scale = (2.0 ** (-args.days / vdt)) ** (1.0 / 3.0)
         rmax = max(semi) * scale + 2 * max(px, th)
         cc = R @ np.array(c, float) + s  # centre in scanner coordinates
+        # slice of the centre (along the normal), and its in-plane row over those slices
+        kc = (cc @ en - zs[0] * math.cos(t)) / th
+        k0 = int(max(0, math.floor(kc - rmax / th)))
+        k1 = int(min(nz, math.ceil(kc + rmax / th) + 1))
+        yc = [cc @ ey - zs[k] * math.sin(t) for k in (k0, max(k0, k1 - 1))]
         lo = [int(max(0, math.floor((cc[0] - rmax - xs[0]) / px))),
-              int(max(0, math.floor((cc[1] - rmax - ys[0]) / px))),
-              int(max(0, math.floor((cc[2] - rmax - zs[0]) / th)))]
+              int(max(0, math.floor((min(yc) - rmax - ys[0]) / px))), k0]
         hi = [int(min(n, math.ceil((cc[0] + rmax - xs[0]) / px) + 1)),
-              int(min(n, math.ceil((cc[1] + rmax - ys[0]) / px) + 1)),
-              int(min(nz, math.ceil((cc[2] + rmax - zs[0]) / th) + 1))]
+              int(min(n, math.ceil((max(yc) + rmax - ys[0]) / px) + 1)), k1]
         off = (np.arange(ss) + 0.5) / ss - 0.5
         sx = (xs[lo[0]:hi[0], None] + off[None, :] * px).ravel()
         sy = (ys[lo[1]:hi[1], None] + off[None, :] * px).ravel()
-        sz = (zs[lo[2]:hi[2], None] + off[None, :] * th).ravel()
-        SZ, SY, SX = np.meshgrid(sz, sy, sx, indexing="ij")
-        S = np.stack([SX.ravel(), SY.ravel(), SZ.ravel()], axis=1)
+        sk = np.repeat(zs[lo[2]:hi[2]], ss)  # table position of each sub-sample's slice
+        sw = np.tile(off * th, hi[2] - lo[2])  # its offset along the normal within the slab
+        SK, SY, SX = np.meshgrid(sk, sy, sx, indexing="ij")
+        SW = np.meshgrid(sw, sy, sx, indexing="ij")[0]
+        S = (np.outer(SX.ravel(), ex) + np.outer(SY.ravel(), ey) + np.outer(SK.ravel(), ez) +
+             np.outer(SW.ravel(), en))
         Sq = (S - s) @ R
         outer, inner = nodule_inside(Sq, nd, scale)
         shp = (hi[2] - lo[2], ss, hi[1] - lo[1], ss, hi[0] - lo[0], ss)
@@ -429,8 +446,17 @@ def write_series(args, vol, xs, ys, zs, prior, truth):
         ds.SeriesNumber = 2
         ds.InstanceNumber = k + 1
         # slices written head first is not required: instance order is reversed on purpose
-        ds.ImagePositionPatient = [float(xs[0]), float(ys[0]), float(zs[k])]
-        ds.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
+        if args.tilt:  # the plane through table position zs[k], its rows tilted by t
+            t = math.radians(args.tilt)
+            ds.ImagePositionPatient = [round(float(xs[0]), 6),
+                                       round(float(ys[0] * math.cos(t)), 6),
+                                       round(float(zs[k] + ys[0] * math.sin(t)), 6)]
+            ds.ImageOrientationPatient = [1, 0, 0, 0, round(math.cos(t), 8),
+                                          round(math.sin(t), 8)]
+            ds.GantryDetectorTilt = "%.2f" % args.tilt
+        else:
+            ds.ImagePositionPatient = [float(xs[0]), float(ys[0]), float(zs[k])]
+            ds.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
         ds.PixelSpacing = [args.pixel, args.pixel]
         ds.Rows, ds.Columns = vol.shape[1], vol.shape[2]
         ds.SamplesPerPixel = 1
@@ -467,6 +493,8 @@ def main():
     ap.add_argument("--size", type=int, default=160)
     ap.add_argument("--slices", type=int, default=0, help="default: 60 mm of slices")
     ap.add_argument("--noise", type=float, default=15)
+    ap.add_argument("--tilt", type=float, default=0,
+                    help="gantry tilt in degrees: slices sheared along the table (default 0)")
     ap.add_argument("--kernel", default="B30f")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--random", type=int, default=0, metavar="N",

@@ -355,19 +355,24 @@ static json_t *build(const RnAnalysisInput *in, Analysis *cur, Analysis *prior, 
                                 code("99RADNODE", "VOL-CHANGE", "Volume change since prior"),
                                 r1(n->volume_change_percent), "%", "percent", NULL, src);
             double px = scan->hu->spacing[0];
+            /* the source image's own pixels: a tilted scan's slices were shifted on the grid */
+            double sx = scan->shift_px ? scan->shift_px[n->key_slice][0] : 0,
+                   sy = scan->shift_px ? scan->shift_px[n->key_slice][1] : 0;
             char label[64];
             snprintf(label, sizeof label, "%s %.1f mm", id, n->mean_axis_mm);
             json_array_append_new(
                 overlays, json_pack("{s:I, s:s, s:[[f, f]], s:f, s:s}", "source_index",
                                     (json_int_t)src, "kind", "circle", "points",
-                                    r1(n->center_voxel[0]), r1(n->center_voxel[1]), "radius",
+                                    r1(n->center_voxel[0] - sx), r1(n->center_voxel[1] - sy),
+                                    "radius",
                                     r1(fmax(n->long_axis_mm / 2.0 / px + 2.0, 3.0)), "label",
                                     label));
             json_array_append_new(
                 overlays, json_pack("{s:I, s:s, s:[[f, f], [f, f]], s:s}", "source_index",
                                     (json_int_t)src, "kind", "polyline", "points",
-                                    n->long_axis_pts[0][0], n->long_axis_pts[0][1],
-                                    n->long_axis_pts[1][0], n->long_axis_pts[1][1], "label",
+                                    n->long_axis_pts[0][0] - sx, n->long_axis_pts[0][1] - sy,
+                                    n->long_axis_pts[1][0] - sx, n->long_axis_pts[1][1] - sy,
+                                    "label",
                                     "long axis"));
         }
         if (i < 20) {

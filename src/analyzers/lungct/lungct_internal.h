@@ -55,6 +55,12 @@ typedef struct RnLungScan {
     char reason[300];
     char warnings[LCT_MAX_WARNINGS][200];
     int nwarnings;
+    /* Gantry tilt: slice i's pixels were shifted in-plane by shift_px[i] (columns, rows) onto
+     * the orthogonal grid; its original pixel (x, y) is at (x, y) + shift_px[i] on the grid.
+     * NULL without a tilt. */
+    double (*shift_px)[2];
+    double tilt_deg; /* the shear of the slice positions (0 without a tilt) */
+    double tilt_step[2]; /* sideways mm along +x and +y per mm along the slice normal */
 } RnLungScan;
 
 /* Assembles the largest CT series among paths. A scan that cannot be assessed

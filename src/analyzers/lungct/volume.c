@@ -5,9 +5,11 @@
  * cross product of the two Image Orientation (Patient) directions, PS3.3
  * C.7.6.2.1.1), never by Instance Number. The series is refused, with the
  * reason, when the slices disagree in orientation, size or pixel spacing,
- * when the positions show a gantry tilt, missing, duplicated or non-uniformly
- * spaced slices, when it is not axial, or when slices are thicker than 5 mm
- * (thicker than 2.5 mm: analysed with a warning; docs/lungct.md). Pixel
+ * when the positions show missing, duplicated or non-uniformly spaced slices
+ * or an irregular shear, when it is not axial, or when slices are thicker
+ * than 5 mm (thicker than 2.5 mm: analysed with a warning; docs/lungct.md).
+ * A gantry tilt (positions sheared along one line) is resampled: each slice
+ * is shifted in-plane onto an orthogonal grid (resample_tilt). Pixel
  * values become HU through the Modality LUT (rescale or LUT sequence) of each
  * slice, and the scan protocol (thickness, kernel, kVp, tube current,
  * contrast, scanner, date) is kept for the comparison of two time points.
@@ -31,6 +33,11 @@
 #define TAG_CTDIvol RN_TAG(0x0018, 0x9345)
 #define TAG_ManufacturerModelName RN_TAG(0x0008, 0x1090)
 #define TAG_AcquisitionDate RN_TAG(0x0008, 0x0022)
+
+#define MAX_TILT_DEG 30.0 /* a larger shear is refused (the axial check limits it to ~18) */
+#define TILT_MIN_DEG 0.5  /* below: rounding in the positions, no resampling */
+#define TILT_LINE_PX 0.25 /* a slice's sideways offset off the tilt's line: irregular */
+#define TILT_PAD_HU -1024.0 /* outside a shifted slice's reconstructed field */
 
 typedef struct SliceHeader {
     const char *path;
@@ -131,9 +138,8 @@ static void read_protocol(const char *path, RnLungScan *scan)
         get_str(ds, TAG_AcquisitionDate, p->study_date, sizeof p->study_date);
     get_str(ds, RN_TAG_StudyInstanceUID, scan->study_uid, sizeof scan->study_uid);
     get_str(ds, RN_TAG_SOPClassUID, scan->sop_class_uid, sizeof scan->sop_class_uid);
-    double tilt = get_dbl(ds, TAG_GantryDetectorTilt);
-    if (fabs(tilt) > 0.01 && !scan->refused)
-        refuse(scan, "gantry tilt of %.1f degrees: tilted acquisitions are not supported", tilt);
+    /* Gantry Detector Tilt itself is informative only: the slice positions tell the geometry
+     * (check_geometry). */
     rn_dicom_file_destroy(f);
 }
 
@@ -223,16 +229,51 @@ static int check_geometry(RnLungScan *scan, SliceHeader *sl, size_t n, double *s
                                 "acquisition or reconstruction in the series", sl[i].pos,
                           sl[i].sop, sl[i + 1].sop);
         }
-        /* Gantry tilt: consecutive positions move sideways, not only along the normal. */
-        double d[3], side = 0;
+        /* Gantry tilt: consecutive positions move sideways, not only along the normal. The
+         * shear must be one straight line (a constant sideways step per mm along the normal)
+         * up to MAX_TILT_DEG; the slices are then shifted in-plane onto the orthogonal grid
+         * (resample_tilt). */
+        double d[3];
         for (int k = 0; k < 3; k++)
             d[k] = sl[i + 1].ipp[k] - sl[i].ipp[k] - gaps[i] * nrm[k];
-        side = sqrt(d[0] * d[0] + d[1] * d[1] + d[2] * d[2]);
+        double side = sqrt(d[0] * d[0] + d[1] * d[1] + d[2] * d[2]);
         double angle = atan2(side, gaps[i]) * 180.0 / M_PI;
-        if (angle > 0.5) {
+        if (angle > MAX_TILT_DEG) {
             free(gaps);
-            return refuse(scan, "gantry tilt: slice positions are sheared by %.1f degrees", angle);
+            return refuse(scan, "gantry tilt: slice positions are sheared by %.1f degrees "
+                                "(at most %.0f are resampled)", angle, MAX_TILT_DEG);
         }
+    }
+    /* The shear as a whole: the sideways offset of each slice from the first, in pixels along
+     * the rows and columns, must follow one line (a single tilt), within TILT_LINE_PX (positions
+     * written to 0.1 mm stay within it). */
+    double tilt_step[2] = {0, 0}; /* sideways mm per mm along the normal (x, y) */
+    double span = sl[n - 1].pos - sl[0].pos;
+    for (int a2 = 0; a2 < 2; a2++) {
+        const double *ax = a2 ? c : r;
+        double off = 0;
+        for (int k = 0; k < 3; k++)
+            off += (sl[n - 1].ipp[k] - sl[0].ipp[k] - span * nrm[k]) * ax[k];
+        tilt_step[a2] = span > 0 ? off / span : 0;
+    }
+    double tilt = atan(hypot(tilt_step[0], tilt_step[1])) * 180.0 / M_PI;
+    if (tilt > TILT_MIN_DEG) {
+        for (size_t i = 0; i < n; i++)
+            for (int a2 = 0; a2 < 2; a2++) {
+                const double *ax = a2 ? c : r;
+                double off = 0;
+                for (int k = 0; k < 3; k++)
+                    off += (sl[i].ipp[k] - sl[0].ipp[k] - (sl[i].pos - sl[0].pos) * nrm[k]) * ax[k];
+                double dev = off - tilt_step[a2] * (sl[i].pos - sl[0].pos);
+                if (fabs(dev) > TILT_LINE_PX * sl[0].ps[a2 ? 0 : 1]) {
+                    free(gaps);
+                    return refuse(scan, "slice positions are sheared irregularly (%.2f mm off "
+                                        "a single gantry tilt at slice %zu)", dev, i);
+                }
+            }
+        scan->tilt_deg = tilt;
+        scan->tilt_step[0] = tilt_step[0];
+        scan->tilt_step[1] = tilt_step[1];
     }
     double *sorted = malloc((n - 1) * sizeof *sorted);
     if (!sorted) {
@@ -293,6 +334,55 @@ static int load_pixels(RnLungScan *scan, const SliceHeader *sl, size_t n, RnErro
                           e.message[0] ? e.message : "not a monochrome frame of the series size");
         }
     }
+    return 0;
+}
+
+/* A tilted gantry: slice i lies in its own plane, but shifted sideways by tilt_step x (its
+ * distance from the first slice along the normal). Its pixels are moved by that shift
+ * (bilinear, air outside the reconstructed field) so that the volume is an orthogonal grid on
+ * the first slice's origin; each slice keeps its plane, so its SOP Instance stays the
+ * reference, and shift_px says where its original pixels are. */
+static int resample_tilt(RnLungScan *scan, const SliceHeader *sl, size_t n, RnError *err)
+{
+    RnVolume *v = scan->hu;
+    size_t nx = v->nx, ny = v->ny, plane = nx * ny;
+    scan->shift_px = calloc(n, sizeof *scan->shift_px);
+    float *tmp = malloc(plane * sizeof *tmp);
+    if (!scan->shift_px || !tmp) {
+        free(tmp);
+        return rn_error_set(err, RN_ERR_NOMEM, "lungct: tilt resampling");
+    }
+    for (size_t i = 0; i < n; i++) {
+        double along = sl[i].pos - sl[0].pos;
+        double ox = scan->tilt_step[0] * along / v->spacing[0];
+        double oy = scan->tilt_step[1] * along / v->spacing[1];
+        scan->shift_px[i][0] = ox;
+        scan->shift_px[i][1] = oy;
+        float *d = v->data + i * plane;
+        memcpy(tmp, d, plane * sizeof *tmp);
+        double fx = floor(ox), fy = floor(oy), wx = ox - fx, wy = oy - fy;
+        for (size_t y = 0; y < ny; y++)
+            for (size_t x = 0; x < nx; x++) {
+                /* grid (x, y) is the slice's own pixel (x - ox, y - oy) */
+                long x0 = (long)x - (long)fx - 1, y0 = (long)y - (long)fy - 1;
+                double acc = 0;
+                for (int b = 0; b < 2; b++)
+                    for (int a = 0; a < 2; a++) {
+                        long xx = x0 + a, yy = y0 + b;
+                        double wgt = (a ? 1 - wx : wx) * (b ? 1 - wy : wy);
+                        bool in = xx >= 0 && yy >= 0 && xx < (long)nx && yy < (long)ny;
+                        acc += wgt * (in ? tmp[(size_t)yy * nx + (size_t)xx] : TILT_PAD_HU);
+                    }
+                d[y * nx + x] = (float)acc;
+            }
+    }
+    free(tmp);
+    char w[200];
+    rn_format(w, sizeof w, "gantry tilt of %.1f degrees: slices shifted in-plane onto an "
+                           "orthogonal grid (up to %.1f pixels)", scan->tilt_deg,
+              fmax(hypot(scan->shift_px[0][0], scan->shift_px[0][1]),
+                   hypot(scan->shift_px[n - 1][0], scan->shift_px[n - 1][1])));
+    rn_lungct_scan_warn(scan, w);
     return 0;
 }
 
@@ -406,6 +496,8 @@ int rn_lungct_scan_load(const char *const *paths, size_t count, RnLungScan *scan
         scan->paths[i] = sl[i].path;
     }
     rc = load_pixels(scan, sl, n, err);
+    if (!rc && !scan->refused && scan->tilt_deg > 0)
+        rc = resample_tilt(scan, sl, n, err);
 done:
     free(sl);
     return rc;
@@ -416,6 +508,7 @@ void rn_lungct_scan_free(RnLungScan *scan)
     if (!scan)
         return;
     rn_volume_destroy(scan->hu);
+    free(scan->shift_px);
     free(scan->sop_uids);
     free((void *)scan->paths);
     memset(scan, 0, sizeof *scan);
