@@ -10,11 +10,6 @@
 # called new (the search at the registered location in the prior must come back empty).
 # The whole study (4 slice thicknesses x 5 seeds) is in docs/lungct.md. Skips (77) without
 # /usr/bin/python3 + numpy + pydicom.
-set -u
-: "${RADNODE:?}" "${RN_SOURCE_DIR:?}"
-if ! /usr/bin/python3 -c 'import numpy, pydicom' 2>/dev/null; then
-    echo "SKIP: /usr/bin/python3 with numpy and pydicom is needed for the phantom"; exit 77
-fi
-tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
-/usr/bin/python3 "$RN_SOURCE_DIR/tools/phantom/eval_lungct.py" --radnode "$RADNODE" --work "$tmp" \
-    --thickness 1.25 --seeds 1 --new 2 --check
+# shellcheck source=tests/integration/lungct_lib.sh
+. "$(dirname "$0")/lungct_lib.sh"
+lungct_eval --thickness 1.25 --seeds 1 --new 2 --check

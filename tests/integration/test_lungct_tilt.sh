@@ -7,14 +7,9 @@
 # sensitivity and volume floors, VDT of free nodules, subsolid volumes; findings are matched to
 # the truth in patient coordinates, so a wrong shift direction or size would miss them.
 # Skips (77) without /usr/bin/python3 + numpy + pydicom.
-set -u
-: "${RADNODE:?}" "${RN_SOURCE_DIR:?}"
-if ! /usr/bin/python3 -c 'import numpy, pydicom' 2>/dev/null; then
-    echo "SKIP: /usr/bin/python3 with numpy and pydicom is needed for the phantom"; exit 77
-fi
-tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
-/usr/bin/python3 "$RN_SOURCE_DIR/tools/phantom/eval_lungct.py" --radnode "$RADNODE" --work "$tmp" \
-    --thickness 1.25 --seeds 1 --tilt 12 --check --json "$tmp/summary.json" || exit 1
+# shellcheck source=tests/integration/lungct_lib.sh
+. "$(dirname "$0")/lungct_lib.sh"
+lungct_eval --thickness 1.25 --seeds 1 --tilt 12 --check || exit 1
 # the resampling is reported to the reader (details.warnings, notes)
 /usr/bin/python3 - "$tmp" "$RADNODE" <<'PY' || exit 1
 import glob, json, os, subprocess, sys
