@@ -43,4 +43,14 @@ def shift_one(files):
     ds.save_as(files[len(files) // 2])
 refused(shift_one, "sheared irregularly")
 refused(lambda files: os.remove(files[len(files) // 2]), "missing slices")
+
+# A 25-degree tilt puts the slice planes beyond what the analyzer measures on (18 degrees off
+# axial): refused, and the reason names the tilt.
+t25 = os.path.join(tmp, "t25")
+subprocess.run(["/usr/bin/python3", os.path.join(os.environ["RN_SOURCE_DIR"], "tools", "phantom",
+                "make_ct_phantom.py"), t25, "--tilt", "25", "--slices", "20"], check=True,
+               stdout=subprocess.DEVNULL)
+os.remove(os.path.join(t25, "truth.json"))
+cur = t25
+refused(lambda files: None, "gantry tilt of 25.0 degrees")
 PY

@@ -356,9 +356,9 @@ def render(args, prior):
         cc = R @ np.array(c, float) + s  # centre in scanner coordinates
         # slice of the centre (along the normal), and its in-plane row over those slices
         kc = (cc @ en - zs[0] * math.cos(t)) / th
-        k0 = int(max(0, math.floor(kc - rmax / th)))
-        k1 = int(min(nz, math.ceil(kc + rmax / th) + 1))
-        yc = [cc @ ey - zs[k] * math.sin(t) for k in (k0, max(k0, k1 - 1))]
+        k0 = int(min(nz, max(0, math.floor(kc - rmax / th))))
+        k1 = int(max(k0, min(nz, math.ceil(kc + rmax / th) + 1)))
+        yc = [cc @ ey - zs[min(k, nz - 1)] * math.sin(t) for k in (k0, max(k0, k1 - 1))]
         lo = [int(max(0, math.floor((cc[0] - rmax - xs[0]) / px))),
               int(max(0, math.floor((min(yc) - rmax - ys[0]) / px))), k0]
         hi = [int(min(n, math.ceil((cc[0] + rmax - xs[0]) / px) + 1)),
@@ -367,7 +367,7 @@ def render(args, prior):
         sx = (xs[lo[0]:hi[0], None] + off[None, :] * px).ravel()
         sy = (ys[lo[1]:hi[1], None] + off[None, :] * px).ravel()
         sk = np.repeat(zs[lo[2]:hi[2]], ss)  # table position of each sub-sample's slice
-        sw = np.tile(off * th, hi[2] - lo[2])  # its offset along the normal within the slab
+        sw = np.tile(off * th, max(0, hi[2] - lo[2]))  # its offset along the normal in the slab
         SK, SY, SX = np.meshgrid(sk, sy, sx, indexing="ij")
         SW = np.meshgrid(sw, sy, sx, indexing="ij")[0]
         S = (np.outer(SX.ravel(), ex) + np.outer(SY.ravel(), ey) + np.outer(SK.ravel(), ez) +

@@ -32,6 +32,7 @@ typedef struct RnLungProtocol {
     double tube_current;     /* (0018,1151) mA */
     double exposure;         /* (0018,1152) mAs */
     double ctdi_vol;         /* (0018,9345) mGy */
+    double gantry_tilt;      /* (0018,1120) degrees, as recorded (0 = absent) */
     char kernel[65];         /* (0018,1210) */
     char contrast[65];       /* (0018,0010) Contrast/Bolus Agent; "" = none recorded */
     char manufacturer[65];

@@ -34,6 +34,7 @@
 #define TAG_ManufacturerModelName RN_TAG(0x0008, 0x1090)
 #define TAG_AcquisitionDate RN_TAG(0x0008, 0x0022)
 
+#define MAX_POSITION_MM 1e6 /* a position beyond 1 km is no geometry (overflow guard) */
 #define MAX_TILT_DEG 30.0 /* a larger shear is refused (the axial check limits it to ~18) */
 #define TILT_MIN_DEG 0.5  /* below: rounding in the positions, no resampling */
 #define TILT_LINE_PX 0.25 /* a slice's sideways offset off the tilt's line: irregular */
@@ -95,7 +96,7 @@ static int read_header(const char *path, SliceHeader *h, char *modality, size_t 
     int ok = !strcmp(modality, "CT");
     for (unsigned i = 0; ok && i < 3; i++)
         ok = !rn_dataset_get_double(ds, RN_TAG_ImagePositionPatient, i, &h->ipp[i], NULL) &&
-             isfinite(h->ipp[i]);
+             isfinite(h->ipp[i]) && fabs(h->ipp[i]) < MAX_POSITION_MM;
     for (unsigned i = 0; ok && i < 6; i++)
         ok = !rn_dataset_get_double(ds, RN_TAG_ImageOrientationPatient, i, &h->iop[i], NULL) &&
              isfinite(h->iop[i]);
@@ -123,6 +124,7 @@ static void read_protocol(const char *path, RnLungScan *scan)
     RnLungProtocol *p = &scan->proto;
     p->slice_thickness = get_dbl(ds, RN_TAG_SliceThickness);
     p->kvp = get_dbl(ds, TAG_KVP);
+    p->gantry_tilt = get_dbl(ds, TAG_GantryDetectorTilt); /* the positions tell the geometry */
     p->tube_current = get_dbl(ds, TAG_XRayTubeCurrent);
     p->exposure = get_dbl(ds, TAG_Exposure);
     p->ctdi_vol = get_dbl(ds, TAG_CTDIvol);
@@ -138,8 +140,6 @@ static void read_protocol(const char *path, RnLungScan *scan)
         get_str(ds, TAG_AcquisitionDate, p->study_date, sizeof p->study_date);
     get_str(ds, RN_TAG_StudyInstanceUID, scan->study_uid, sizeof scan->study_uid);
     get_str(ds, RN_TAG_SOPClassUID, scan->sop_class_uid, sizeof scan->sop_class_uid);
-    /* Gantry Detector Tilt itself is informative only: the slice positions tell the geometry
-     * (check_geometry). */
     rn_dicom_file_destroy(f);
 }
 
@@ -203,6 +203,10 @@ static int check_geometry(RnLungScan *scan, SliceHeader *sl, size_t n, double *s
         return refuse(scan, "Image Orientation (Patient) directions are not orthogonal");
     double nrm[3] = {r[1] * c[2] - r[2] * c[1], r[2] * c[0] - r[0] * c[2],
                      r[0] * c[1] - r[1] * c[0]};
+    if (fabs(nrm[2]) < 0.95 && fabs(scan->proto.gantry_tilt) > 0.01)
+        return refuse(scan, "gantry tilt of %.1f degrees: slice planes more than %.0f degrees "
+                            "off axial are not analysed", scan->proto.gantry_tilt,
+                      acos(0.95) * 180.0 / M_PI);
     if (fabs(nrm[2]) < 0.95)
         return refuse(scan, "not an axial series (slice normal %.2f %.2f %.2f): the analyzer "
                             "needs axial slices", nrm[0], nrm[1], nrm[2]);
