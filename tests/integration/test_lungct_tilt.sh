@@ -53,4 +53,11 @@ subprocess.run(["/usr/bin/python3", os.path.join(os.environ["RN_SOURCE_DIR"], "t
 os.remove(os.path.join(t25, "truth.json"))
 cur = t25
 refused(lambda files: None, "gantry tilt of 25.0 degrees")
+# Untilted, one slice moved sideways by 0.3 mm on its own: refused as well.
+t0 = os.path.join(tmp, "t0")
+subprocess.run(["/usr/bin/python3", os.path.join(os.environ["RN_SOURCE_DIR"], "tools", "phantom",
+                "make_ct_phantom.py"), t0, "--slices", "20"], check=True, stdout=subprocess.DEVNULL)
+os.remove(os.path.join(t0, "truth.json"))
+cur = t0
+refused(shift_one, "sheared irregularly")
 PY

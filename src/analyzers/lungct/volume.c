@@ -187,6 +187,17 @@ void rn_lungct_patient_to_voxel(const RnLungScan *scan, const double p[3], doubl
                scan->hu->spacing[a];
 }
 
+/* How far slice b's position lies from slice a's along the in-plane direction ax (mm), beyond
+ * what their distance along the normal nrm explains: the sideways step of a sheared series. */
+static double sideways(const SliceHeader *a, const SliceHeader *b, const double nrm[3],
+                       const double ax[3])
+{
+    double off = 0;
+    for (int k = 0; k < 3; k++)
+        off += (b->ipp[k] - a->ipp[k] - (b->pos - a->pos) * nrm[k]) * ax[k];
+    return off;
+}
+
 static int check_geometry(RnLungScan *scan, SliceHeader *sl, size_t n, double *spacing)
 {
     const SliceHeader *a = &sl[0];
@@ -248,33 +259,27 @@ static int check_geometry(RnLungScan *scan, SliceHeader *sl, size_t n, double *s
                                 "(at most %.0f are resampled)", angle, MAX_TILT_DEG);
         }
     }
-    /* The shear as a whole: the sideways offset of each slice from the first, in pixels along
-     * the rows and columns, must follow one line (a single tilt), within TILT_LINE_PX (positions
-     * written to 0.1 mm stay within it). */
+    /* The shear as a whole: the sideways offset of each slice from the first, along the rows
+     * and the columns, must follow one line (none, or a single tilt), within TILT_LINE_PX
+     * (positions written to 0.1 mm stay within it): a slice moved sideways on its own is
+     * refused, tilted or not. */
     double tilt_step[2] = {0, 0}; /* sideways mm per mm along the normal (x, y) */
     double span = sl[n - 1].pos - sl[0].pos;
-    for (int a2 = 0; a2 < 2; a2++) {
-        const double *ax = a2 ? c : r;
-        double off = 0;
-        for (int k = 0; k < 3; k++)
-            off += (sl[n - 1].ipp[k] - sl[0].ipp[k] - span * nrm[k]) * ax[k];
-        tilt_step[a2] = span > 0 ? off / span : 0;
-    }
+    for (int a2 = 0; a2 < 2; a2++)
+        tilt_step[a2] = span > 0 ? sideways(&sl[0], &sl[n - 1], nrm, a2 ? c : r) / span : 0;
+    for (size_t i = 0; i < n; i++)
+        for (int a2 = 0; a2 < 2; a2++) {
+            double dev = sideways(&sl[0], &sl[i], nrm, a2 ? c : r) -
+                         tilt_step[a2] * (sl[i].pos - sl[0].pos);
+            if (fabs(dev) > TILT_LINE_PX * sl[0].ps[a2 ? 0 : 1]) {
+                free(gaps);
+                return refuse(scan, "slice positions are sheared irregularly (%.2f mm off %s at "
+                                    "slice %zu)", dev, fabs(tilt_step[0]) + fabs(tilt_step[1]) > 0
+                                    ? "a single gantry tilt" : "the others' line", i);
+            }
+        }
     double tilt = atan(hypot(tilt_step[0], tilt_step[1])) * 180.0 / M_PI;
     if (tilt > TILT_MIN_DEG) {
-        for (size_t i = 0; i < n; i++)
-            for (int a2 = 0; a2 < 2; a2++) {
-                const double *ax = a2 ? c : r;
-                double off = 0;
-                for (int k = 0; k < 3; k++)
-                    off += (sl[i].ipp[k] - sl[0].ipp[k] - (sl[i].pos - sl[0].pos) * nrm[k]) * ax[k];
-                double dev = off - tilt_step[a2] * (sl[i].pos - sl[0].pos);
-                if (fabs(dev) > TILT_LINE_PX * sl[0].ps[a2 ? 0 : 1]) {
-                    free(gaps);
-                    return refuse(scan, "slice positions are sheared irregularly (%.2f mm off "
-                                        "a single gantry tilt at slice %zu)", dev, i);
-                }
-            }
         scan->tilt_deg = tilt;
         scan->tilt_step[0] = tilt_step[0];
         scan->tilt_step[1] = tilt_step[1];
