@@ -46,18 +46,16 @@ refused(lambda files: os.remove(files[len(files) // 2]), "missing slices")
 
 # A 25-degree tilt puts the slice planes beyond what the analyzer measures on (18 degrees off
 # axial): refused, and the reason names the tilt.
-t25 = os.path.join(tmp, "t25")
-subprocess.run(["/usr/bin/python3", os.path.join(os.environ["RN_SOURCE_DIR"], "tools", "phantom",
-                "make_ct_phantom.py"), t25, "--tilt", "25", "--slices", "20"], check=True,
-               stdout=subprocess.DEVNULL)
-os.remove(os.path.join(t25, "truth.json"))
-cur = t25
+def small_phantom(name, *args):  # 20 slices of the fixed phantom, without its truth file
+    d = os.path.join(tmp, name)
+    subprocess.run(["/usr/bin/python3", os.path.join(os.environ["RN_SOURCE_DIR"], "tools",
+                    "phantom", "make_ct_phantom.py"), d, "--slices", "20", *args], check=True,
+                   stdout=subprocess.DEVNULL)
+    os.remove(os.path.join(d, "truth.json"))
+    return d
+cur = small_phantom("t25", "--tilt", "25")
 refused(lambda files: None, "gantry tilt of 25.0 degrees")
 # Untilted, one slice moved sideways by 0.3 mm on its own: refused as well.
-t0 = os.path.join(tmp, "t0")
-subprocess.run(["/usr/bin/python3", os.path.join(os.environ["RN_SOURCE_DIR"], "tools", "phantom",
-                "make_ct_phantom.py"), t0, "--slices", "20"], check=True, stdout=subprocess.DEVNULL)
-os.remove(os.path.join(t0, "truth.json"))
-cur = t0
+cur = small_phantom("t0")
 refused(shift_one, "sheared irregularly")
 PY
