@@ -15,7 +15,7 @@ scan; then issue 8's three floors.
 
 Usage: eval_lungct.py [--radnode build/radnode] [--work /tmp/rn_lungeval]
          [--thickness 0.625,1.25,2.5,5] [--noise 15] [--seeds 1,2] [--count 12] [--days 180]
-         [--new K] [--tilt DEG] [--json summary.json] [--check]
+         [--new K] [--tilt DEG] [--pixel 0.7] [--json summary.json] [--check]
 Phantoms are kept in --work and reused when they exist (delete the folder to regenerate).
 Needs /usr/bin/python3 with numpy and pydicom.
 """
@@ -31,20 +31,24 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.abspath(os.path.join(HERE, "..", ".."))
 CLASSES = [(3, 5), (5, 8), (8, 15), (15, 30.01)]
+PIXEL_MM = 0.7  # make_ct_phantom.py's default pixel
 
 
-def phantom_dir(work, th, noise, seed, new, kind, tilt=0.0):
-    return os.path.join(work, "t%s_n%g_s%d%s%s_%s" % (th, noise, seed,
-                                                      "_new%d" % new if new else "",
-                                                      "_tilt%g" % tilt if tilt else "", kind))
+def phantom_dir(work, th, noise, seed, new, kind, tilt=0.0, pixel=PIXEL_MM):
+    return os.path.join(work, "t%s_n%g_s%d%s%s%s_%s" % (th, noise, seed,
+                                                        "_new%d" % new if new else "",
+                                                        "_tilt%g" % tilt if tilt else "",
+                                                        "_px%g" % pixel if pixel != PIXEL_MM
+                                                        else "", kind))
 
 
-def phantom(work, th, noise, seed, count, days, prior, new, tilt=0.0):
-    d = phantom_dir(work, th, noise, seed, new, "prior" if prior else "cur", tilt)
+def phantom(work, th, noise, seed, count, days, prior, new, tilt=0.0, pixel=PIXEL_MM):
+    d = phantom_dir(work, th, noise, seed, new, "prior" if prior else "cur", tilt, pixel)
     if not os.path.exists(os.path.join(d, "truth.json")):
         cmd = [sys.executable, os.path.join(HERE, "make_ct_phantom.py"), d, "--random", str(count),
                "--thickness", str(th), "--noise", str(noise), "--seed", str(seed),
-               "--days", str(days), "--new", str(new), "--tilt", str(tilt)]
+               "--days", str(days), "--new", str(new), "--tilt", str(tilt),
+               "--pixel", str(pixel)]
         if prior:
             cmd.append("--prior")
         subprocess.run(cmd, check=True)
@@ -110,6 +114,8 @@ def main():
     ap.add_argument("--json", default="")
     ap.add_argument("--tilt", type=float, default=0.0,
                     help="gantry tilt of both scans in degrees (resampled by radnode)")
+    ap.add_argument("--pixel", type=float, default=PIXEL_MM,
+                    help="in-plane pixel size of both scans (mm)")
     ap.add_argument("--check", action="store_true",
                     help="exit 1 unless, at slices <= 2.5 mm, sensitivity for solid nodules >= 5 mm "
                          "is >= 95 %% at <= 2 FP/scan; at <= 1.25 mm the median |volume error| "
@@ -124,15 +130,15 @@ def main():
     for th in [float(x) for x in args.thickness.split(",")]:
         for noise in [float(x) for x in args.noise.split(",")]:
             for seed in [int(x) for x in args.seeds.split(",")]:
-                cur, prior = (phantom_dir(args.work, th, noise, seed, args.new, k, args.tilt)
-                              for k in ("cur", "prior"))
+                cur, prior = (phantom_dir(args.work, th, noise, seed, args.new, k, args.tilt,
+                                          args.pixel) for k in ("cur", "prior"))
                 tc, tp = load_truth(cur), load_truth(prior)
                 if tc is None:
                     cur, tc = phantom(args.work, th, noise, seed, args.count, args.days, False,
-                                      args.new, args.tilt)
+                                      args.new, args.tilt, args.pixel)
                 if tp is None:
                     prior, tp = phantom(args.work, th, noise, seed, args.count, args.days, True,
-                                        args.new, args.tilt)
+                                        args.new, args.tilt, args.pixel)
                 t0 = time.time()
                 r = subprocess.run([args.radnode, "analyze", cur, "--prior", prior, "--json"],
                                    capture_output=True, text=True)

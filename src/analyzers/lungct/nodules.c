@@ -640,6 +640,91 @@ static int next_to_wall(const Work *wk, const Roi *r, size_t j)
     return 0;
 }
 
+/* The ROI voxel nearest point p (ROI mm); SIZE_MAX outside the ROI. */
+static size_t voxel_at(const Roi *r, const double sp[3], const double p[3])
+{
+    size_t ix[3];
+    for (int a = 0; a < 3; a++) {
+        long v = lround(p[a] / sp[a]);
+        if (v < 0 || v >= (long)r->n[a])
+            return SIZE_MAX;
+        ix[a] = (size_t)v;
+    }
+    return roi_index(r, ix[0], ix[1], ix[2]);
+}
+
+/* The ROI voxel nearest the point reflection of voxel j through mu (mm); SIZE_MAX outside. */
+static size_t mirror_voxel(const Roi *r, const double sp[3], size_t j, const double mu[3])
+{
+    double p[3];
+    roi_pos_mm(r, sp, j, p);
+    for (int a = 0; a < 3; a++)
+        p[a] = 2.0 * mu[a] - p[a];
+    return voxel_at(r, sp, p);
+}
+
+/* The nodule under the vessels that run along it. The opened region keeps some of a vessel
+ * where it meets the nodule, and its moment ellipsoid leans towards the vessel (a 5.8 mm
+ * nodule on a 2.8 mm vessel read +19 %). A nodule is centrally symmetric: its voxels outside
+ * the cylinders' zone (wk->vessel) are its own, and a voxel inside the zone is the nodule's
+ * where its reflection through the centre is one of them (the cap the vessel covers mirrors
+ * the nodule's far side; the vessel beside it mirrors parenchyma). Both sets are taken at the
+ * nodule's own half maximum: the region was grown at a threshold that a first region holding
+ * the vessel set (lower, so the region is larger than the nodule, and a vessel voxel beside
+ * it would mirror into that margin). The centre is that of the completed set, from three
+ * rounds. *e: the moment ellipsoid of the completed set. 0 when the zone holds half of the
+ * region or the centre (a vessel through the nodule): the caller keeps the opened region's
+ * ellipsoid. Uses wk->allowed and wk->low. */
+static int symmetric_nodule(Work *wk, const Roi *r, double P, Ell *e)
+{
+    const double *sp = wk->w->spacing;
+    size_t nr = r->n[0] * r->n[1] * r->n[2], nreg = 0, nout = 0;
+    for (size_t j = 0; j < nr; j++) {
+        nreg += wk->region[j];
+        if (wk->region[j] && !wk->vessel[j])
+            wk->vals[nout++] = roi_hu(wk, r, j);
+    }
+    if (nout * 2 < nreg || nout < 8)
+        return 0;
+    qsort(wk->vals, nout, sizeof *wk->vals, cmp_float);
+    double half = P + 0.5 * (wk->vals[nout * 9 / 10] - P), mu[3] = {0, 0, 0}, p[3];
+    size_t n = 0;
+    for (size_t j = 0; j < nr; j++) {
+        wk->allowed[j] = wk->region[j] && !wk->vessel[j] && roi_hu(wk, r, j) >= half;
+        if (wk->allowed[j]) {
+            roi_pos_mm(r, sp, j, p);
+            for (int a = 0; a < 3; a++)
+                mu[a] += p[a];
+            n++;
+        }
+    }
+    if (n < 8)
+        return 0;
+    for (int a = 0; a < 3; a++)
+        mu[a] /= (double)n;
+    for (int round = 0; round < 3; round++) {
+        size_t c = voxel_at(r, sp, mu), k;
+        double m2[3] = {0, 0, 0};
+        if (c == SIZE_MAX || wk->vessel[c])
+            return 0;
+        n = 0;
+        for (size_t j = 0; j < nr; j++) {
+            wk->low[j] = wk->allowed[j] ||
+                         (wk->region[j] && roi_hu(wk, r, j) >= half &&
+                          (k = mirror_voxel(r, sp, j, mu)) != SIZE_MAX && wk->allowed[k]);
+            if (wk->low[j]) {
+                roi_pos_mm(r, sp, j, p);
+                for (int a = 0; a < 3; a++)
+                    m2[a] += p[a];
+                n++;
+            }
+        }
+        for (int a = 0; a < 3; a++)
+            mu[a] = m2[a] / (double)n;
+    }
+    return ellipsoid_of(r, sp, wk->low, e);
+}
+
 /* Vessels cut off a nodule by the opening: the pieces of the region before the opening
  * (wk->orig) that are not in it now (wk->region), long and thinner than the nodule (inscribed
  * radius r_in). Each piece's axis is fitted near the nodule (principal axis of its voxels
@@ -651,7 +736,7 @@ static int next_to_wall(const Work *wk, const Roi *r, size_t j)
  * VESSEL_RIM_PX pixels (its partial-volume rim): they are the vessel's, not the nodule's,
  * which ends at its ellipsoid. Uses wk->allowed and wk->queue. Returns the number of vessels
  * followed. */
-static int vessel_cylinders(Work *wk, const Roi *r, const Ell *e, double r_in)
+static int vessel_cylinders(Work *wk, const Roi *r, const Ell *e, double r_in, double P)
 {
     const double *sp = wk->w->spacing;
     size_t nr = r->n[0] * r->n[1] * r->n[2];
@@ -723,12 +808,20 @@ static int vessel_cylinders(Work *wk, const Roi *r, const Ell *e, double r_in)
     memset(wk->vessel, 0, nr);
     if (!found)
         return 0;
+    /* the cylinders' zone: each vessel with its partial-volume rim */
     for (size_t j = 0; j < nr; j++)
         for (int k = 0; k < found && !wk->vessel[j]; k++) {
             double rad = cyl[k].rv + VESSEL_RIM_PX * sp[0];
-            if (cyl_d2(&cyl[k], r, sp, j) <= rad * rad && ell_q(e, r, sp, j, zero) > 1.0)
-                wk->vessel[j] = 1;
+            wk->vessel[j] = cyl_d2(&cyl[k], r, sp, j) <= rad * rad;
         }
+    /* the nodule ends at its symmetric completion's ellipsoid, on thin slices: a reflection
+     * through the centre lands within half a slice, which on 2.5 mm slices moved a prior
+     * of 7.6 mm from +4 to -4 % (and its VDT out of 10 %) */
+    Ell es;
+    if (sp[2] <= STRONG_MAX_SLICE_MM && symmetric_nodule(wk, r, P, &es))
+        e = &es;
+    for (size_t j = 0; j < nr; j++)
+        wk->vessel[j] = wk->vessel[j] && ell_q(e, r, sp, j, zero) > 1.0;
     return found;
 }
 
@@ -1171,7 +1264,7 @@ static int measure(Work *wk, const Cand *c, const size_t crop_lo[3], int id, RnN
          * nodule's ellipsoid, and its partial-volume rim leaves the shell. (A mass's
          * attachments are cut at the necks of its slice profile instead.) */
         if (have_ell && c->response < MASS_RESPONSE &&
-            (ncyl = vessel_cylinders(wk, &r, &ell, r_in)) > 0) {
+            (ncyl = vessel_cylinders(wk, &r, &ell, r_in, P)) > 0) {
             for (size_t j = 0; j < nr; j++)
                 wk->allowed[j] = wk->region[j] && !wk->vessel[j];
             if (wk->allowed[seed]) {
