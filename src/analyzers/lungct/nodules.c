@@ -301,6 +301,41 @@ static size_t grow(const Roi *r, const uint8_t *allowed, size_t seed, uint8_t *o
     return tail;
 }
 
+/* Fills the holes of mask: the voxels outside it that no path outside it joins to the ROI's
+ * faces. Uses visited and queue (ROI-sized). */
+static void fill_holes(const Roi *r, uint8_t *mask, uint8_t *visited, size_t *queue)
+{
+    size_t nr = r->n[0] * r->n[1] * r->n[2], head = 0, tail = 0;
+    memset(visited, 0, nr);
+    for (size_t j = 0; j < nr; j++) {
+        size_t x = j % r->n[0], y = (j / r->n[0]) % r->n[1], z = j / (r->n[0] * r->n[1]);
+        if (!mask[j] && (x == 0 || y == 0 || z == 0 || x + 1 == r->n[0] || y + 1 == r->n[1] ||
+                         z + 1 == r->n[2])) {
+            visited[j] = 1;
+            queue[tail++] = j;
+        }
+    }
+    while (head < tail) {
+        size_t i = queue[head++];
+        size_t x = i % r->n[0], y = (i / r->n[0]) % r->n[1], z = i / (r->n[0] * r->n[1]);
+        size_t nb[6];
+        int c = 0;
+        if (x > 0) nb[c++] = i - 1;
+        if (x + 1 < r->n[0]) nb[c++] = i + 1;
+        if (y > 0) nb[c++] = i - r->n[0];
+        if (y + 1 < r->n[1]) nb[c++] = i + r->n[0];
+        if (z > 0) nb[c++] = i - r->n[0] * r->n[1];
+        if (z + 1 < r->n[2]) nb[c++] = i + r->n[0] * r->n[1];
+        for (int k = 0; k < c; k++)
+            if (!mask[nb[k]] && !visited[nb[k]]) {
+                visited[nb[k]] = 1;
+                queue[tail++] = nb[k];
+            }
+    }
+    for (size_t j = 0; j < nr; j++)
+        mask[j] = mask[j] || !visited[j];
+}
+
 static float median_of(float *vals, size_t n)
 {
     if (!n)
@@ -1229,6 +1264,10 @@ static int measure(Work *wk, const Cand *c, const size_t crop_lo[3], int id, RnN
     }
     if (M - P < MIN_CONTRAST_HU)
         return 0;
+    /* The region's holes are the nodule's: noise takes voxels of a ground-glass nodule below
+     * the threshold (at 80 HU one in sixteen), and an opening of a region full of holes kept
+     * only the solid core of a 28.6 mm part-solid nodule (-81 %). */
+    fill_holes(&r, wk->region, wk->low, wk->queue);
     /* Vessel separation. The thickness of the candidate is its inscribed radius R_in (the
      * largest distance from a region voxel near the seed to the background); an opening with
      * a ball of half that radius (at most OPEN_MAX_MM) cuts attached structures thinner than
