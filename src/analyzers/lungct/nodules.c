@@ -271,6 +271,20 @@ static size_t roi_index(const Roi *r, size_t x, size_t y, size_t z)
     return (z * r->n[1] + y) * r->n[0] + x;
 }
 
+/* The 6-neighbours of ROI voxel i inside the ROI; returns their number. */
+static int roi_neighbours(const Roi *r, size_t i, size_t nb[6])
+{
+    size_t x = i % r->n[0], y = (i / r->n[0]) % r->n[1], z = i / (r->n[0] * r->n[1]);
+    int c = 0;
+    if (x > 0) nb[c++] = i - 1;
+    if (x + 1 < r->n[0]) nb[c++] = i + 1;
+    if (y > 0) nb[c++] = i - r->n[0];
+    if (y + 1 < r->n[1]) nb[c++] = i + r->n[0];
+    if (z > 0) nb[c++] = i - r->n[0] * r->n[1];
+    if (z + 1 < r->n[2]) nb[c++] = i + r->n[0] * r->n[1];
+    return c;
+}
+
 /* Region grown (6-connected) from seed over voxels with allowed[i] set. */
 static size_t grow(const Roi *r, const uint8_t *allowed, size_t seed, uint8_t *out, size_t *queue)
 {
@@ -283,15 +297,8 @@ static size_t grow(const Roi *r, const uint8_t *allowed, size_t seed, uint8_t *o
     queue[tail++] = seed;
     while (head < tail) {
         size_t i = queue[head++];
-        size_t x = i % r->n[0], y = (i / r->n[0]) % r->n[1], z = i / (r->n[0] * r->n[1]);
         size_t nb[6];
-        int c = 0;
-        if (x > 0) nb[c++] = i - 1;
-        if (x + 1 < r->n[0]) nb[c++] = i + 1;
-        if (y > 0) nb[c++] = i - r->n[0];
-        if (y + 1 < r->n[1]) nb[c++] = i + r->n[0];
-        if (z > 0) nb[c++] = i - r->n[0] * r->n[1];
-        if (z + 1 < r->n[2]) nb[c++] = i + r->n[0] * r->n[1];
+        int c = roi_neighbours(r, i, nb);
         for (int k = 0; k < c; k++)
             if (allowed[nb[k]] && !out[nb[k]]) {
                 out[nb[k]] = 1;
@@ -317,15 +324,8 @@ static void fill_holes(const Roi *r, uint8_t *mask, uint8_t *visited, size_t *qu
     }
     while (head < tail) {
         size_t i = queue[head++];
-        size_t x = i % r->n[0], y = (i / r->n[0]) % r->n[1], z = i / (r->n[0] * r->n[1]);
         size_t nb[6];
-        int c = 0;
-        if (x > 0) nb[c++] = i - 1;
-        if (x + 1 < r->n[0]) nb[c++] = i + 1;
-        if (y > 0) nb[c++] = i - r->n[0];
-        if (y + 1 < r->n[1]) nb[c++] = i + r->n[0];
-        if (z > 0) nb[c++] = i - r->n[0] * r->n[1];
-        if (z + 1 < r->n[2]) nb[c++] = i + r->n[0] * r->n[1];
+        int c = roi_neighbours(r, i, nb);
         for (int k = 0; k < c; k++)
             if (!mask[nb[k]] && !visited[nb[k]]) {
                 visited[nb[k]] = 1;
