@@ -34,21 +34,24 @@ CLASSES = [(3, 5), (5, 8), (8, 15), (15, 30.01)]
 PIXEL_MM = 0.7  # make_ct_phantom.py's default pixel
 
 
-def phantom_dir(work, th, noise, seed, new, kind, tilt=0.0, pixel=PIXEL_MM):
-    return os.path.join(work, "t%s_n%g_s%d%s%s%s_%s" % (th, noise, seed,
-                                                        "_new%d" % new if new else "",
-                                                        "_tilt%g" % tilt if tilt else "",
-                                                        "_px%g" % pixel if pixel != PIXEL_MM
-                                                        else "", kind))
+def phantom_dir(work, th, noise, seed, new, kind, tilt=0.0, pixel=PIXEL_MM, nps="white"):
+    return os.path.join(work, "t%s_n%g_s%d%s%s%s%s_%s" % (th, noise, seed,
+                                                          "_new%d" % new if new else "",
+                                                          "_tilt%g" % tilt if tilt else "",
+                                                          "_px%g" % pixel if pixel != PIXEL_MM
+                                                          else "",
+                                                          "_nps" + nps if nps != "white" else "",
+                                                          kind))
 
 
-def phantom(work, th, noise, seed, count, days, prior, new, tilt=0.0, pixel=PIXEL_MM):
-    d = phantom_dir(work, th, noise, seed, new, "prior" if prior else "cur", tilt, pixel)
+def phantom(work, th, noise, seed, count, days, prior, new, tilt=0.0, pixel=PIXEL_MM,
+            nps="white"):
+    d = phantom_dir(work, th, noise, seed, new, "prior" if prior else "cur", tilt, pixel, nps)
     if not os.path.exists(os.path.join(d, "truth.json")):
         cmd = [sys.executable, os.path.join(HERE, "make_ct_phantom.py"), d, "--random", str(count),
                "--thickness", str(th), "--noise", str(noise), "--seed", str(seed),
                "--days", str(days), "--new", str(new), "--tilt", str(tilt),
-               "--pixel", str(pixel)]
+               "--pixel", str(pixel), "--nps", nps]
         if prior:
             cmd.append("--prior")
         subprocess.run(cmd, check=True)
@@ -116,6 +119,9 @@ def main():
                     help="gantry tilt of both scans in degrees (resampled by radnode)")
     ap.add_argument("--pixel", type=float, default=PIXEL_MM,
                     help="in-plane pixel size of both scans (mm)")
+    ap.add_argument("--nps", choices=("white", "ct"), default="white",
+                    help="noise texture (make_ct_phantom.py --nps): white, or ct (correlated "
+                         "in-plane as after filtered back-projection)")
     ap.add_argument("--check", action="store_true",
                     help="exit 1 unless, at slices <= 2.5 mm, sensitivity for solid nodules >= 5 mm "
                          "is >= 95 %% at <= 2 FP/scan; at <= 1.25 mm the median |volume error| "
@@ -131,14 +137,14 @@ def main():
         for noise in [float(x) for x in args.noise.split(",")]:
             for seed in [int(x) for x in args.seeds.split(",")]:
                 cur, prior = (phantom_dir(args.work, th, noise, seed, args.new, k, args.tilt,
-                                          args.pixel) for k in ("cur", "prior"))
+                                          args.pixel, args.nps) for k in ("cur", "prior"))
                 tc, tp = load_truth(cur), load_truth(prior)
                 if tc is None:
                     cur, tc = phantom(args.work, th, noise, seed, args.count, args.days, False,
-                                      args.new, args.tilt, args.pixel)
+                                      args.new, args.tilt, args.pixel, args.nps)
                 if tp is None:
                     prior, tp = phantom(args.work, th, noise, seed, args.count, args.days, True,
-                                        args.new, args.tilt, args.pixel)
+                                        args.new, args.tilt, args.pixel, args.nps)
                 t0 = time.time()
                 r = subprocess.run([args.radnode, "analyze", cur, "--prior", prior, "--json"],
                                    capture_output=True, text=True)

@@ -25,8 +25,8 @@ touching the pleura or touching a vessel; 30 % ellipsoids; VDT 100-900 days.
 tools/phantom/eval_lungct.py runs radnode on such pairs and prints the errors per size class.
 
 Usage: make_ct_phantom.py OUTDIR [--prior] [--days 180] [--thickness 1.0]
-       [--pixel 0.7] [--size 160] [--slices 60] [--noise 15] [--seed 1] [--random N]
-       [--tilt DEG]
+       [--pixel 0.7] [--size 160] [--slices 60] [--noise 15] [--nps white|ct] [--seed 1]
+       [--random N] [--tilt DEG]
 --tilt writes the series as a tilted gantry would: parallel slice planes tilted by DEG about
 the x axis, their positions moving along the table (z), Gantry/Detector Tilt set.
 Needs numpy and pydicom.
@@ -385,7 +385,22 @@ def render(args, prior):
         if args.random and len(truth) > args.random:
             truth[-1]["new"] = True
     # in-plane point-spread function (Gaussian, sigma 0.5 mm), then noise
-    sig = 0.5 / px
+    vol = blur_inplane(vol, 0.5 / px)
+    noise = rng.normal(0, 1.0, vol.shape)
+    if args.nps == "ct":
+        # Filtered back-projection leaves noise correlated in-plane, its power spectrum
+        # rising from zero at zero frequency (the ramp filter) and falling at high frequency
+        # (the kernel's apodization). Modelled as a difference of Gaussians (sigma 0.6 and
+        # 1.2 mm): its power peaks near 0.25 cycles/mm, as a soft-tissue kernel's does. The
+        # slices stay independent (contiguous, not overlapping). Scaled to --noise SD.
+        noise = blur_inplane(noise, 0.6 / px) - blur_inplane(noise, 1.2 / px)
+        noise /= noise.std()
+    vol += args.noise * noise
+    return vol, xs, ys, zs, truth
+
+
+def blur_inplane(vol, sig):
+    """vol (slices, rows, columns) convolved with an in-plane Gaussian of sigma sig pixels."""
     r = int(math.ceil(3 * sig))
     k = np.exp(-0.5 * (np.arange(-r, r + 1) / sig) ** 2)
     k /= k.sum()
@@ -399,8 +414,7 @@ def render(args, prior):
             sl[axis] = slice(i, i + vol.shape[axis])
             out += w * vp[tuple(sl)]
         vol = out
-    vol += rng.normal(0, args.noise, vol.shape)
-    return vol, xs, ys, zs, truth
+    return vol
 
 
 def write_series(args, vol, xs, ys, zs, prior, truth):
@@ -493,6 +507,9 @@ def main():
     ap.add_argument("--size", type=int, default=160)
     ap.add_argument("--slices", type=int, default=0, help="default: 60 mm of slices")
     ap.add_argument("--noise", type=float, default=15)
+    ap.add_argument("--nps", choices=("white", "ct"), default="white",
+                    help="noise texture: white (independent voxels) or ct (correlated in-plane "
+                         "as after filtered back-projection: power peaks near 0.25 cycles/mm)")
     ap.add_argument("--tilt", type=float, default=0,
                     help="gantry tilt in degrees: slices sheared along the table (default 0)")
     ap.add_argument("--kernel", default="B30f")
