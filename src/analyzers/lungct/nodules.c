@@ -1606,26 +1606,6 @@ static int measure(Work *wk, const Cand *c, const size_t crop_lo[3], int id, RnN
     int rc = rn_image_dilate(&rm, shell_mm, &dm, err);
     if (rc)
         return rc;
-    /* The parenchyma's level and noise for the weights, from the search ball's lung voxels
-     * beyond the shell and below T. The first estimates (the ball's voxels below -600 HU) take
-     * in the blurred edge of a large subsolid nodule: for a 12.1 mm part-solid nodule, -822
-     * against -848 HU and a noise of 56 against 15 HU, so that every shell voxel weighed -0.1
-     * (-66 mm3) and the noisy rules below applied to a clean image (-11 % in all). P itself,
-     * which set T and is a classifier feature, stays. */
-    double Pw = P;
-    {
-        size_t npw = 0;
-        for (size_t j = 0; j < nr; j++)
-            if (wk->aux[j] && !wk->allowed[j] && roi_hu(wk, &r, j) < T)
-                wk->vals[npw++] = roi_hu(wk, &r, j);
-        if (npw >= 20) {
-            Pw = median_of(wk->vals, npw);
-            for (size_t i = 0; i < npw; i++)
-                wk->vals[i] = fabsf(wk->vals[i] - (float)Pw);
-            noise = 1.4826 * median_of(wk->vals, npw);
-            ref += P - Pw;
-        }
-    }
     bool pleura = false;
     /* Noise decides on which side of the threshold a voxel falls, and the two sides must be
      * treated alike or the volume is biased (ground glass at 80 HU noise read -18 %: interior
@@ -1696,10 +1676,10 @@ static int measure(Work *wk, const Cand *c, const size_t crop_lo[3], int id, RnN
                     y + 1 < r.n[1] && z + 1 < r.n[2] && wk->low[j - 1] && wk->low[j + 1] &&
                     wk->low[j - r.n[0]] && wk->low[j + r.n[0]] && wk->low[j - r.n[0] * r.n[1]] &&
                     wk->low[j + r.n[0] * r.n[1]];
-        if (deep && fmax(hv, hw) - Pw >= INTERIOR_FULL * ref) {
+        if (deep && fmax(hv, hw) - P >= INTERIOR_FULL * ref) {
             wt = 1;
         } else {
-            wt = (hv - Pw) / ref;
+            wt = (hv - P) / ref;
             wt = wt < -0.5 ? -0.5 : wt > top ? top : wt;
         }
         wts[j] = (float)wt;
