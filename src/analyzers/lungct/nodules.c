@@ -1403,9 +1403,9 @@ static int measure(Work *wk, const Cand *c, const size_t crop_lo[3], int id, RnN
             /* the seed (the densest voxel) may lie in the vessel beside the nodule: the
              * region then grows from the nodule's voxel nearest it (it kept the vessel) */
             double bd;
-            if (!wk->allowed[seed])
-                seed = nearest_in(&r, sp, wk->allowed, seed, &bd);
-            if (seed != SIZE_MAX && wk->allowed[seed]) {
+            size_t s2 = wk->allowed[seed] ? seed : nearest_in(&r, sp, wk->allowed, seed, &bd);
+            seed = s2 != SIZE_MAX ? s2 : seed; /* (none left: the region stays as it was) */
+            if (wk->allowed[seed]) {
                 count = grow(&r, wk->allowed, seed, wk->region, wk->queue);
                 if (!count)
                     return 0;
