@@ -690,11 +690,13 @@ static size_t nearest_in(const Roi *r, const double sp[3], const uint8_t *mask, 
 {
     size_t nr = r->n[0] * r->n[1] * r->n[2], best = SIZE_MAX;
     *d2 = 1e30;
-    for (size_t k = 0; k < nr; k++)
-        if (mask[k] && roi_dist2(r, sp, k, j) < *d2) {
-            *d2 = roi_dist2(r, sp, k, j);
+    for (size_t k = 0; k < nr; k++) {
+        double d = mask[k] ? roi_dist2(r, sp, k, j) : 1e30;
+        if (d < *d2) {
+            *d2 = d;
             best = k;
         }
+    }
     return best;
 }
 
