@@ -101,6 +101,10 @@ static const double SCALES_MM[NSCALES] = {1.0, 1.4, 2.0, 2.8, 4.0, 5.6, 8.0, 11.
 #define INTERIOR_FULL 0.75 /* share of the contrast above which an interior voxel counts 1 */
 #define EDGE_DENSITY_GAP_HU 30.0 /* interior median above its outer layer: a part-solid nodule */
 #define CORE_MIN_VOXELS 4 /* solid voxels that make a solid core (part-solid) */
+#define GG_CORE_DIST_MM 1.5 /* interior voxels this far from the core read the ground glass */
+#define GG_MIN_VOXELS 8    /* of them, to take their median as the ground-glass level */
+#define WIDE_MIN_VOXELS 8  /* dense shell voxels outside the 10 mm mask: measure in the 30 mm one */
+#define WIDE_MAX_GAIN 1.3  /* ... and keep that measurement when it is at most this much larger */
 #define MASS_BULK_DEPTH 0.2 /* of the equivalent radius: a mass's bulk lies deeper */
 #define MASS_MIN_BULK 0.22  /* share of a mass's voxels in its bulk (a sphere: 0.51) */
 #define RIM_RESTORE_PX 0.5 /* the pleural rim comes back within the nodule's ellipsoid + this */
@@ -370,6 +374,7 @@ typedef struct Work {
     int retry; /* measure() is running on an enlarged search ball */
     int strong; /* measure() is running with the stronger vessel-cutting opening */
     bool targeted; /* measuring at a given point (the prior's counterpart of a nodule) */
+    bool wide; /* measure() is running in the 30 mm envelope for a nodule on the wall */
     size_t scan_nz; /* slices of the whole scan */
     /* owned by work_init / work_free */
     RnVolume *crop;
@@ -1123,6 +1128,38 @@ static double partial_volume_density(Work *wk, const Roi *r, double P, double Mi
     return D > Mi ? D : Mi;
 }
 
+/* The ground-glass level of a part-solid nodule: the median of its interior voxels (the region
+ * on all six sides) at least GG_CORE_DIST_MM from every solid voxel of the region, read where
+ * neither the core's blur nor the parenchyma's reaches. Returns the number of such voxels
+ * (the level is set when there are GG_MIN_VOXELS), or a negative error code. */
+static long ground_glass_level(Work *wk, const Roi *r, double *level, RnError *err)
+{
+    size_t nr = r->n[0] * r->n[1] * r->n[2], nf = 0;
+    size_t st[3] = {1, r->n[0], r->n[0] * r->n[1]};
+    RnMask cm = {.nx = r->n[0], .ny = r->n[1], .nz = r->n[2], .data = wk->low};
+    memcpy(cm.spacing, wk->w->spacing, sizeof cm.spacing);
+    for (size_t j = 0; j < nr; j++)
+        wk->low[j] = wk->region[j] && roi_hu(wk, r, j) >= SOLID_HU;
+    int rc = rn_image_distance_sq(&cm, 1, wk->dist, err);
+    if (rc)
+        return rc;
+    for (size_t j = 0; j < nr; j++) {
+        if (!wk->region[j] || wk->dist[j] < GG_CORE_DIST_MM * GG_CORE_DIST_MM)
+            continue;
+        size_t x = j % r->n[0], y = (j / r->n[0]) % r->n[1], z = j / st[2];
+        if (!x || !y || !z || x + 1 >= r->n[0] || y + 1 >= r->n[1] || z + 1 >= r->n[2])
+            continue;
+        bool interior = true;
+        for (int a = 0; a < 3 && interior; a++)
+            interior = wk->region[j - st[a]] && wk->region[j + st[a]];
+        if (interior)
+            wk->vals[nf++] = roi_hu(wk, r, j);
+    }
+    if (nf >= GG_MIN_VOXELS)
+        *level = median_of(wk->vals, nf);
+    return (long)nf;
+}
+
 /* Removes from wk->region the slices beyond a neck of its area profile (see the caller), going
  * both ways from its widest slice; *seed moves into what is left. Returns the number of slices
  * removed. */
@@ -1243,8 +1280,8 @@ static int measure(Work *wk, const Cand *c, const size_t crop_lo[3], int id, RnN
     size_t nx = w->nx, ny = w->ny;
     const double *sp = w->spacing;
     double sigma = SCALES_MM[c->scale], r_est = sigma * sqrt(3.0);
-    wk->lung = sigma >= MASS_SCALE_MM ? wk->lung30 : wk->lung10;
-    wk->grow = sigma >= MASS_SCALE_MM ? wk->grow30 : wk->grow10;
+    wk->lung = sigma >= MASS_SCALE_MM || wk->wide ? wk->lung30 : wk->lung10;
+    wk->grow = sigma >= MASS_SCALE_MM || wk->wide ? wk->grow30 : wk->grow10;
     double roi_mm = 3.0 * r_est < 8.0 ? 8.0 : 3.0 * r_est;
     roi_mm = roi_mm > ROI_MAX_MM ? ROI_MAX_MM : roi_mm;
     Roi r;
@@ -1586,8 +1623,11 @@ static int measure(Work *wk, const Cand *c, const size_t crop_lo[3], int id, RnN
                 wk->vals[ne++] = roi_hu(wk, &r, j);
         }
         double edge = ne >= 8 ? median_of(wk->vals, ne) : D;
-        if (D - edge > EDGE_DENSITY_GAP_HU && edge < SOLID_HU && edge - P >= MIN_CONTRAST_HU)
+        bool part_solid = false;
+        if (D - edge > EDGE_DENSITY_GAP_HU && edge < SOLID_HU && edge - P >= MIN_CONTRAST_HU) {
             ref = edge - P;
+            part_solid = true;
+        }
         /* A part-solid nodule of 6-10 mm, or on thick slices: the core's blur reaches the
          * outer layer too (an 8.6 mm nodule at 1.25 mm: interior median -311 HU, outer layer
          * -395, for ground glass at -600), which would count the ground glass at half. The
@@ -1598,8 +1638,21 @@ static int measure(Work *wk, const Cand *c, const size_t crop_lo[3], int id, RnN
         size_t ncore = 0;
         for (size_t j = 0; j < nr && ncore < CORE_MIN_VOXELS; j++)
             ncore += wk->region[j] && roi_hu(wk, &r, j) >= SOLID_HU;
-        if (Mi < SOLID_HU && ncore >= CORE_MIN_VOXELS && M - P >= MIN_CONTRAST_HU && M - P < ref)
+        if (Mi < SOLID_HU && ncore >= CORE_MIN_VOXELS && M - P >= MIN_CONTRAST_HU && M - P < ref) {
             ref = M - P;
+            part_solid = true;
+        }
+        /* Both levels above are the blur's as much as the ground glass's: the outer layer is
+         * pulled up by the core, the first region's median down by the blurred edge (seed 1's
+         * 8 mm nodule of a 2.4 mm core, prior at 12 degrees of tilt: -634 HU for -600, every
+         * partial weight x 1.16). Where enough of the interior lies away from both, its
+         * median is the level (-610 HU there). */
+        double gg = 0;
+        long nf = part_solid ? ground_glass_level(wk, &r, &gg, err) : 0;
+        if (nf < 0)
+            return (int)nf;
+        if (nf >= GG_MIN_VOXELS && gg < SOLID_HU && gg - P >= MIN_CONTRAST_HU)
+            ref = gg - P;
     }
     /* Shell: within 2 mm (and one slice) of the region. */
     double shell_mm = sp[2] > 2.0 ? sp[2] * 1.01 : 2.0;
@@ -1608,6 +1661,26 @@ static int measure(Work *wk, const Cand *c, const size_t crop_lo[3], int id, RnN
     int rc = rn_image_dilate(&rm, shell_mm, &dm, err);
     if (rc)
         return rc;
+    /* The parenchyma's level and noise for the weights, from the search ball's lung voxels
+     * beyond the shell and below T. The first estimates (the ball's voxels below -600 HU) take
+     * in the blurred edge of a large subsolid nodule: for a 12.1 mm part-solid nodule, -822
+     * against -848 HU and a noise of 56 against 15 HU, so that every shell voxel weighed -0.1
+     * (-66 mm3) and the noisy rules below applied to a clean image (-11 % in all). P itself,
+     * which set T and is a classifier feature, stays. */
+    double Pw = P;
+    {
+        size_t npw = 0;
+        for (size_t j = 0; j < nr; j++)
+            if (wk->aux[j] && !wk->allowed[j] && roi_hu(wk, &r, j) < T)
+                wk->vals[npw++] = roi_hu(wk, &r, j);
+        if (npw >= 20) {
+            Pw = median_of(wk->vals, npw);
+            for (size_t i = 0; i < npw; i++)
+                wk->vals[i] = fabsf(wk->vals[i] - (float)Pw);
+            noise = 1.4826 * median_of(wk->vals, npw);
+            ref += P - Pw;
+        }
+    }
     bool pleura = false;
     /* Noise decides on which side of the threshold a voxel falls, and the two sides must be
      * treated alike or the volume is biased (ground glass at 80 HU noise read -18 %: interior
@@ -1678,10 +1751,10 @@ static int measure(Work *wk, const Cand *c, const size_t crop_lo[3], int id, RnN
                     y + 1 < r.n[1] && z + 1 < r.n[2] && wk->low[j - 1] && wk->low[j + 1] &&
                     wk->low[j - r.n[0]] && wk->low[j + r.n[0]] && wk->low[j - r.n[0] * r.n[1]] &&
                     wk->low[j + r.n[0] * r.n[1]];
-        if (deep && fmax(hv, hw) - P >= INTERIOR_FULL * ref) {
+        if (deep && fmax(hv, hw) - Pw >= INTERIOR_FULL * ref) {
             wt = 1;
         } else {
-            wt = (hv - P) / ref;
+            wt = (hv - Pw) / ref;
             wt = wt < -0.5 ? -0.5 : wt > top ? top : wt;
         }
         wts[j] = (float)wt;
@@ -1716,6 +1789,18 @@ static int measure(Work *wk, const Cand *c, const size_t crop_lo[3], int id, RnN
             cz += wt * (double)(j / (r.n[0] * r.n[1]) + r.lo[2]);
         }
     }
+    /* Dense voxels of the shell outside the lung mask but inside the 30 mm envelope: a nodule
+     * on the wall wider than the mask's 10 mm closing fills, cut by it (seed 10's 16.6 mm
+     * nodule read -5 %); measured again below in the envelope. */
+    size_t wall_cut = 0;
+    if (wk->lung == wk->lung10 && !wk->wide)
+        for (size_t j = 0; j < nr; j++) {
+            if (!wk->allowed[j] || wk->region[j])
+                continue;
+            size_t x = j % r.n[0], y = (j / r.n[0]) % r.n[1], z = j / (r.n[0] * r.n[1]);
+            size_t gi = rn_image_index(nx, ny, x + r.lo[0], y + r.lo[1], z + r.lo[2]);
+            wall_cut += !wk->lung10[gi] && wk->lung30[gi] && w->data[gi] >= T;
+        }
     if (!nreg || wsum <= 0 || vol <= 0)
         return 0;
     double deq = cbrt(6.0 * vol / M_PI);
@@ -1882,6 +1967,30 @@ static int measure(Work *wk, const Cand *c, const size_t crop_lo[3], int id, RnN
     }
     if (!nd->side)
         nd->side = near_side;
+    /* The measurement in the 30 mm envelope replaces this one when it succeeds and holds more,
+     * by at most WIDE_MAX_GAIN (more is a leak along the wall or into the mediastinum). */
+    if (wall_cut >= WIDE_MIN_VOXELS) {
+        RnNodule first = *nd;
+        uint8_t *first_region = malloc(nr);
+        if (!first_region)
+            return rn_error_set(err, RN_ERR_NOMEM, "lungct: measurement buffers");
+        memcpy(first_region, wk->region, nr);
+        wk->wide = true;
+        int rcw = measure(wk, c, crop_lo, id, nd, err);
+        wk->wide = false;
+        if (rcw == 1 && nd->volume_mm3 >= first.volume_mm3 &&
+            nd->volume_mm3 <= WIDE_MAX_GAIN * first.volume_mm3) {
+            free(first_region);
+            return 1; /* that measurement claimed its region */
+        }
+        if (rcw < 0) {
+            free(first_region);
+            return rcw;
+        }
+        *nd = first;
+        memcpy(wk->region, first_region, nr);
+        free(first_region);
+    }
     /* Claim the region so later, weaker candidates inside it are skipped. */
     for (size_t j = 0; j < nr; j++)
         if (wk->region[j]) {
