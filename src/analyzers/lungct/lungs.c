@@ -230,25 +230,62 @@ out:
 
 /* Closing with a ball of radius r mm, the volume padded with background first: without the
  * padding the dilation runs off the edge of the image and the erosion cannot bring it back, so
- * a lung that reaches the edge of a tight field of view would swallow the chest wall there. */
+ * a lung that reaches the edge of a tight field of view would swallow the chest wall there.
+ * The padded volume is cut down to the mask's bounding box widened by twice the pad (or to
+ * the padding, whichever is nearer): the dilation stays within the box widened by the
+ * radius, and the erosion's ball from there within twice that, so the result is the same as
+ * on the whole padded image. One lung's box is about half the image: this closing was half
+ * of the analyzer's CPU time. */
 static int close_padded(const RnMask *in, double r, RnMask *out, RnError *err)
 {
-    size_t p[3];
-    for (int a = 0; a < 3; a++)
-        p[a] = (size_t)ceil(r / in->spacing[a]) + 1;
-    size_t nx = in->nx + 2 * p[0], ny = in->ny + 2 * p[1], nz = in->nz + 2 * p[2];
-    RnMask *pad = rn_mask_create(nx, ny, nz, in->spacing, err);
-    if (!pad)
-        return err && err->code ? err->code : RN_ERR_NOMEM;
+    size_t dim[3] = {in->nx, in->ny, in->nz}, lo[3] = {in->nx, in->ny, in->nz}, hi[3] = {0, 0, 0};
     for (size_t z = 0; z < in->nz; z++)
         for (size_t y = 0; y < in->ny; y++)
-            memcpy(pad->data + rn_image_index(nx, ny, p[0], y + p[1], z + p[2]),
-                   in->data + rn_image_index(in->nx, in->ny, 0, y, z), in->nx);
+            for (size_t x = 0; x < in->nx; x++)
+                if (in->data[rn_image_index(in->nx, in->ny, x, y, z)]) {
+                    size_t q[3] = {x, y, z};
+                    for (int a = 0; a < 3; a++) {
+                        lo[a] = q[a] < lo[a] ? q[a] : lo[a];
+                        hi[a] = q[a] + 1 > hi[a] ? q[a] + 1 : hi[a];
+                    }
+                }
+    if (hi[0] <= lo[0]) {
+        memset(out->data, 0, in->nx * in->ny * in->nz);
+        return 0;
+    }
+    /* the box in image coordinates, [b0, b1), b0 possibly negative (padding) */
+    long b0[3], b1[3];
+    size_t n[3];
+    for (int a = 0; a < 3; a++) {
+        long p = (long)ceil(r / in->spacing[a]) + 1;
+        b0[a] = (long)lo[a] - 2 * p > -p ? (long)lo[a] - 2 * p : -p;
+        b1[a] = (long)hi[a] + 2 * p < (long)dim[a] + p ? (long)hi[a] + 2 * p : (long)dim[a] + p;
+        n[a] = (size_t)(b1[a] - b0[a]);
+    }
+    RnMask *pad = rn_mask_create(n[0], n[1], n[2], in->spacing, err);
+    if (!pad)
+        return err && err->code ? err->code : RN_ERR_NOMEM;
+    /* the part of the box inside the image: [c0, c1) in image coordinates */
+    size_t c0[3], c1[3];
+    for (int a = 0; a < 3; a++) {
+        c0[a] = b0[a] > 0 ? (size_t)b0[a] : 0;
+        c1[a] = b1[a] < (long)dim[a] ? (size_t)b1[a] : dim[a];
+    }
+    size_t len = c1[0] - c0[0];
+    for (size_t z = c0[2]; z < c1[2]; z++)
+        for (size_t y = c0[1]; y < c1[1]; y++)
+            memcpy(pad->data + rn_image_index(n[0], n[1], (size_t)((long)c0[0] - b0[0]),
+                                              (size_t)((long)y - b0[1]), (size_t)((long)z - b0[2])),
+                   in->data + rn_image_index(in->nx, in->ny, c0[0], y, z), len);
     int rc = rn_image_close(pad, r, pad, err);
-    for (size_t z = 0; !rc && z < in->nz; z++)
-        for (size_t y = 0; y < in->ny; y++)
-            memcpy(out->data + rn_image_index(in->nx, in->ny, 0, y, z),
-                   pad->data + rn_image_index(nx, ny, p[0], y + p[1], z + p[2]), in->nx);
+    if (!rc) /* out may be in: cleared only once the box is copied */
+        memset(out->data, 0, in->nx * in->ny * in->nz);
+    for (size_t z = c0[2]; !rc && z < c1[2]; z++)
+        for (size_t y = c0[1]; y < c1[1]; y++)
+            memcpy(out->data + rn_image_index(in->nx, in->ny, c0[0], y, z),
+                   pad->data + rn_image_index(n[0], n[1], (size_t)((long)c0[0] - b0[0]),
+                                              (size_t)((long)y - b0[1]), (size_t)((long)z - b0[2])),
+                   len);
     rn_mask_destroy(pad);
     return rc;
 }
