@@ -26,7 +26,7 @@ tools/phantom/eval_lungct.py runs radnode on such pairs and prints the errors pe
 
 Usage: make_ct_phantom.py OUTDIR [--prior] [--days 180] [--thickness 1.0]
        [--pixel 0.7] [--size 160] [--slices 60] [--noise 15] [--nps white|ct] [--seed 1]
-       [--random N] [--tilt DEG]
+       [--random N] [--tilt DEG] [--increment MM]
 --tilt writes the series as a tilted gantry would: parallel slice planes tilted by DEG about
 the x axis, their positions moving along the table (z), Gantry/Detector Tilt set.
 Needs numpy and pydicom.
@@ -317,7 +317,12 @@ def truth_only(args, prior):
 
 
 def render(args, prior):
-    n, nz, px, th = args.size, args.slices, args.pixel, args.thickness
+    n, px, th = args.size, args.pixel, args.thickness
+    # --increment: slice centres this far apart over the same extent as --slices contiguous
+    # slabs would cover; below the thickness the slabs overlap (a 1.25 mm series every
+    # 0.625 mm). The layout (nodules, scene) does not depend on it.
+    inc = args.increment or th
+    nz = int(round((args.slices - 1) * th / inc)) + 1
     rng = np.random.default_rng(args.seed + (1 if prior else 0))
     nodules, attach, scene, R, s = layout(args, prior)
     # scanner patient coordinates of voxel centres
@@ -330,7 +335,7 @@ def render(args, prior):
     ex, ez = np.array([1.0, 0, 0]), np.array([0, 0, 1.0])
     ey = np.array([0, math.cos(t), math.sin(t)])
     en = np.cross(ex, ey)
-    zs = (np.arange(nz) - (nz - 1) / 2) * th / math.cos(t)
+    zs = (np.arange(nz) - (nz - 1) / 2) * inc / math.cos(t)
     # The scene is integrated over the slice thickness (a CT slice is a slab, not a plane):
     # sub-samples every <= 0.5 mm along z. Without it a thin oblique vessel would show as
     # separate beads on thick slices instead of the continuous streaks of a real scanner.
@@ -355,9 +360,9 @@ def render(args, prior):
         rmax = max(semi) * scale + 2 * max(px, th)
         cc = R @ np.array(c, float) + s  # centre in scanner coordinates
         # slice of the centre (along the normal), and its in-plane row over those slices
-        kc = (cc @ en - zs[0] * math.cos(t)) / th
-        k0 = int(min(nz, max(0, math.floor(kc - rmax / th))))
-        k1 = int(max(k0, min(nz, math.ceil(kc + rmax / th) + 1)))
+        kc = (cc @ en - zs[0] * math.cos(t)) / inc
+        k0 = int(min(nz, max(0, math.floor(kc - rmax / inc))))
+        k1 = int(max(k0, min(nz, math.ceil(kc + rmax / inc) + 1)))
         yc = [cc @ ey - zs[min(k, nz - 1)] * math.sin(t) for k in (k0, max(k0, k1 - 1))]
         lo = [int(max(0, math.floor((cc[0] - rmax - xs[0]) / px))),
               int(max(0, math.floor((min(yc) - rmax - ys[0]) / px))), k0]
@@ -392,7 +397,8 @@ def render(args, prior):
         # rising from zero at zero frequency (the ramp filter) and falling at high frequency
         # (the kernel's apodization). Modelled as a difference of Gaussians (sigma 0.6 and
         # 1.2 mm): its power peaks near 0.25 cycles/mm, as a soft-tissue kernel's does. The
-        # slices stay independent (contiguous, not overlapping). Scaled to --noise SD.
+        # slices stay independent (also when --increment makes them overlap, where a scanner's
+        # would be correlated along z). Scaled to --noise SD.
         noise = blur_inplane(noise, 0.6 / px) - blur_inplane(noise, 1.2 / px)
         noise /= noise.std()
     vol += args.noise * noise
@@ -424,7 +430,9 @@ def write_series(args, vol, xs, ys, zs, prior, truth):
         date -= datetime.timedelta(days=args.days)
     study = generate_uid(entropy_srcs=["radnode-phantom-study", str(prior), str(args.seed)])
     series = generate_uid(entropy_srcs=["radnode-phantom-series", str(prior), str(args.seed),
-                                        str(args.thickness)])
+                                        str(args.thickness)] +
+                          ([str(args.increment)] if args.increment not in (0, args.thickness)
+                           else []))
     frame = generate_uid(entropy_srcs=["radnode-phantom-for", str(prior), str(args.seed)])
     for k in range(vol.shape[0]):
         meta = FileMetaDataset()
@@ -453,6 +461,8 @@ def write_series(args, vol, xs, ys, zs, prior, truth):
         ds.SeriesDescription = "phantom %.2f mm%s" % (args.thickness, " prior" if prior else "")
         ds.BodyPartExamined = "CHEST"
         ds.SliceThickness = "%.3f" % args.thickness
+        if args.increment and args.increment != args.thickness:
+            ds.SpacingBetweenSlices = "%.3f" % args.increment
         ds.KVP = "120"
         ds.XRayTubeCurrent = 100
         ds.Exposure = 50
@@ -493,7 +503,8 @@ def write_truth(args, prior, truth):
     date = datetime.date(2024, 6, 1) - datetime.timedelta(days=args.days if prior else 0)
     with open(os.path.join(args.out, "truth.json"), "w") as f:
         json.dump({"study_date": date.strftime("%Y%m%d"), "prior": prior, "days": args.days,
-                   "slice_thickness_mm": args.thickness, "pixel_mm": args.pixel,
+                   "slice_thickness_mm": args.thickness,
+                   "slice_increment_mm": args.increment or args.thickness, "pixel_mm": args.pixel,
                    "noise_hu": args.noise, "nodules": truth}, f, indent=1)
 
 
@@ -503,6 +514,9 @@ def main():
     ap.add_argument("--prior", action="store_true")
     ap.add_argument("--days", type=float, default=180)
     ap.add_argument("--thickness", type=float, default=1.0)
+    ap.add_argument("--increment", type=float, default=0,
+                    help="distance between slice centres (mm; default: the thickness); less "
+                         "than the thickness gives overlapping slices over the same extent")
     ap.add_argument("--pixel", type=float, default=0.7)
     ap.add_argument("--size", type=int, default=160)
     ap.add_argument("--slices", type=int, default=0, help="default: 60 mm of slices")
