@@ -33,6 +33,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.abspath(os.path.join(HERE, "..", ".."))
 CLASSES = [(3, 5), (5, 8), (8, 15), (15, 30.01)]
 PIXEL_MM = 0.7  # make_ct_phantom.py's default pixel
+REPORT_FLOOR_MM = 3.0  # nodules.c MIN_DIAMETER_MM: smaller findings are not reported
 
 
 def phantom_dir(work, th, noise, seed, new, kind, tilt=0.0, pixel=PIXEL_MM, nps="white",
@@ -71,6 +72,12 @@ def phantom(work, th, noise, seed, count, days, prior, new, tilt=0.0, pixel=PIXE
 def load_truth(d):
     p = d + ".truth.json"
     return json.load(open(p)) if os.path.exists(p) else None
+
+
+def deq(t):
+    """The volume-equivalent diameter (mm) of a truth entry's whole ellipsoid."""
+    d = t["diameters_mm"]
+    return (d[0] * d[1] * d[2]) ** (1.0 / 3.0)
 
 
 def size_class(dmax):
@@ -191,8 +198,8 @@ def main():
                     vdt_true = t.get("vdt_visible_days", t["vdt_days"])
                     row = {"th": th, "noise": noise, "seed": seed, "id": t["id"],
                            "type": t["type"], "attachment": t.get("attachment", "free"),
-                           "dmax": max(t["diameters_mm"]), "found": n is not None,
-                           "growth": growth, "vdt_true": vdt_true}
+                           "dmax": max(t["diameters_mm"]), "deq": deq(t),
+                           "found": n is not None, "growth": growth, "vdt_true": vdt_true}
                     if n:
                         row["status"] = n.get("status")
                         row["prior_found_by"] = n.get("prior_found_by")
@@ -269,8 +276,13 @@ def main():
             len([x for x in fn if x["status"] == "new"]), len(fn), len(news)))
     missed = [r for r in rows if not r["found"]]
     if missed:
-        print("\nmissed:", ", ".join("%s@%gmm/s%d %s %.1fmm %s" % (
-            r["id"], r["th"], r["seed"], r["type"], r["dmax"], r["attachment"]) for r in missed))
+        print("\nmissed:", ", ".join("%s@%gmm/s%d %s %.1fmm%s %s" % (
+            r["id"], r["th"], r["seed"], r["type"], r["dmax"],
+            " (deq %.1f)" % r["deq"] if r["deq"] < REPORT_FLOOR_MM else "", r["attachment"])
+            for r in missed))
+        if any(r["deq"] < REPORT_FLOOR_MM for r in missed):
+            print("  (deq: volume-equivalent diameter, under the %g mm that radnode reports; "
+                  "still counted as missed above)" % REPORT_FLOOR_MM)
     for s in scans:
         for c, v in s.get("fp_list", []):
             print("false positive @%gmm/s%d: centre %s, %.1f mm3" % (s["th"], s["seed"], c, v))
