@@ -18,7 +18,8 @@ a = ap.parse_args()
 rows = [r for r in json.load(open(a.json))["rows"]
         if r["attachment"] == a.attachment and r["dmax"] >= a.min_mm
         and (a.type is None or r["type"] == a.type)]
-what = "%s nodules >= %g mm on the %s" % (a.type or "all", a.min_mm, a.attachment)
+what = "%s nodules >= %g mm %s" % (a.type or "all", a.min_mm,
+                                  "free" if a.attachment == "free" else "on the " + a.attachment)
 if len(rows) < a.min_rows:
     sys.exit("the phantom should hold >= %d %s, has %d" % (a.min_rows, what, len(rows)))
 bad = []

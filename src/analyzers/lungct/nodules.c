@@ -1787,19 +1787,27 @@ static int measure(Work *wk, const Cand *c, const size_t crop_lo[3], int id, RnN
             if (hv >= SOLID_HU)
                 nsolid_int++;
         }
-        /* A voxel deep in the nodule counts whole when it is dense; one still well below the
-         * nodule's density (a region grown at a low threshold reaches into the blur) gets its
-         * partial-volume weight like a boundary voxel. */
+        /* A voxel deep in the nodule (it and its six neighbours in the region or a hole) has
+         * its partial-volume weight, (HU - Pw) / ref, as every voxel has: the blur moves part
+         * of the nodule's mass from its outer interior into the shell, where the weights count
+         * it, and the sum of the weights is the volume. Above the noise's reach over 1 (a
+         * part-solid nodule's core against the ground-glass level) it counts 1. Counted whole
+         * wherever above 0.75, the blurred interior was counted twice: free solid nodules read
+         * +1.5 % (median; seed 2's 6.9 mm one +3.6 % at 0.625 mm, its weights' plain sum
+         * -0.1 %). Where the noise exceeds a tenth of the contrast, a deep voxel counts 1
+         * above the 0.75 mark by its value or its neighbourhood's mean (the noise rules
+         * below), and its weight below it. */
         bool deep = wk->low[j] && x > 0 && y > 0 && z > 0 && x + 1 < r.n[0] &&
                     y + 1 < r.n[1] && z + 1 < r.n[2] && wk->low[j - 1] && wk->low[j + 1] &&
                     wk->low[j - r.n[0]] && wk->low[j + r.n[0]] && wk->low[j - r.n[0] * r.n[1]] &&
                     wk->low[j + r.n[0] * r.n[1]];
-        if (deep && fmax(hv, hw) - Pw >= INTERIOR_FULL * ref) {
+        double lin = (hv - Pw) / ref;
+        if (deep && !noisy)
+            wt = lin > 1.0 + 3.0 * noise / ref ? 1.0 : lin;
+        else if (deep && fmax(hv, hw) - Pw >= INTERIOR_FULL * ref)
             wt = 1;
-        } else {
-            wt = (hv - Pw) / ref;
-            wt = wt < -0.5 ? -0.5 : wt > top ? top : wt;
-        }
+        else
+            wt = lin < -0.5 ? -0.5 : lin > top ? top : lin;
         wts[j] = (float)wt;
         if (inreg) {
             nreg++;
