@@ -1734,14 +1734,15 @@ static int measure(Work *wk, const Cand *c, const size_t crop_lo[3], int id, RnN
      * than two pixels: the noise divided by 3 to 5, a linear edge profile kept): a voxel is
      * deep in the nodule where it and its six neighbours are in the region or in a hole noise
      * made (a voxel with its mean above the threshold and the region on at least five of its
-     * six sides; a looser hole let a small nodule's surface layer count whole), and counts
-     * whole where its value or its mean is above the full-count mark (the mean alone would
-     * lose the voxels just inside a small nodule's edge, whose neighbourhood reaches outside
-     * it). Where the noise exceeds a tenth of the contrast, another structure is above the
-     * threshold by its mean too, and the weights, which keep the voxel's own value, are
-     * clipped only three times the noise above 1. Below that, the clip at 1 costs little, a
-     * looser one let small nodules read 1-5 % higher at 15 HU, and the mean's test let a
-     * pleural nodule's prior take in the wall's rim (+9.5 -> +16.5 %). */
+     * six sides; a looser hole let a small nodule's surface layer count whole), and, where
+     * the image is noisy (below), counts whole where its value or its mean is above the
+     * full-count mark (the mean alone would lose the voxels just inside a small nodule's
+     * edge, whose neighbourhood reaches outside it). Where the noise exceeds a tenth of the
+     * contrast, another structure is above the threshold by its mean too, and the weights,
+     * which keep the voxel's own value, are clipped only three times the noise above 1.
+     * Below that, the clip at 1 costs little, a looser one let small nodules read 1-5 %
+     * higher at 15 HU, and the mean's test let a pleural nodule's prior take in the wall's
+     * rim (+9.5 -> +16.5 %). */
     int zr = sp[2] <= 2.0 * sp[0] ? 1 : 0;
     float *hwv = wk->dist2;
     for (size_t j = 0; j < nr; j++)
@@ -1796,7 +1797,7 @@ static int measure(Work *wk, const Cand *c, const size_t crop_lo[3], int id, RnN
          * +1.5 % (median; seed 2's 6.9 mm one +3.6 % at 0.625 mm, its weights' plain sum
          * -0.1 %). Where the noise exceeds a tenth of the contrast, a deep voxel counts 1
          * above the 0.75 mark by its value or its neighbourhood's mean (the noise rules
-         * below), and its weight below it. */
+         * above), and its weight below it. */
         bool deep = wk->low[j] && x > 0 && y > 0 && z > 0 && x + 1 < r.n[0] &&
                     y + 1 < r.n[1] && z + 1 < r.n[2] && wk->low[j - 1] && wk->low[j + 1] &&
                     wk->low[j - r.n[0]] && wk->low[j + r.n[0]] && wk->low[j - r.n[0] * r.n[1]] &&
