@@ -108,7 +108,7 @@ static const double SCALES_MM[NSCALES] = {1.0, 1.4, 2.0, 2.8, 4.0, 5.6, 8.0, 11.
 #define MASS_BULK_DEPTH 0.2 /* of the equivalent radius: a mass's bulk lies deeper */
 #define MASS_MIN_BULK 0.22  /* share of a mass's voxels in its bulk (a sphere: 0.51) */
 #define PARENCHYMA_ROUNDS 3 /* of the symmetric window that centres the parenchyma's level */
-#define RIM_RESTORE_PX 0.75 /* the pleural rim comes back within the nodule's ellipsoid + this */
+#define RIM_RESTORE_PX 0.5 /* the pleural rim comes back within the nodule's ellipsoid + this */
 #define ROI_MAX_MM 60.0
 #define MASS_MIN_MM3 4000.0
 #define MASS_RESPONSE 1e6 /* marks candidates of the mass path */
@@ -977,14 +977,11 @@ static size_t cpos_roi(const Roi *r, const Cand *c)
 /* A nodule against the pleura: its region grew in the lung mask less the pleural rim, so the
  * slab of the nodule within the rim (1.5 pixels next to the wall) is missing, up to a fifth of
  * a small juxtapleural nodule's volume. The rim voxels at or above the threshold T that lie in
- * the region's moment ellipsoid, enlarged by three quarters of a pixel, come back: the nodule
- * ends at the wall, while the wall's own partial volume next to it, outside the ellipsoid,
- * stays out (the reason for the rim). With the ellipsoid enlarged by the rim's whole width
- * (1.5 pixels), the wall's partial volume beside the contact came back too: small
- * juxtapleural nodules read +4 to +10 %, and more in the smaller prior. Half a pixel was
- * right while deep voxels counted whole; since they keep their weight (session 12), solid
- * nodules on the pleura read -1.4 % with it (median, seeds 1-5), -0.0 % with 0.75 and
- * +1.6 % with 1.0. Returns the number of voxels restored. */
+ * the region's moment ellipsoid, enlarged by half a pixel, come back: the nodule ends at the
+ * wall, while the wall's own partial volume next to it, outside the ellipsoid, stays out (the
+ * reason for the rim). With the ellipsoid enlarged by the rim's whole width (1.5 pixels), the
+ * wall's partial volume beside the contact came back too: small juxtapleural nodules read
+ * +4 to +10 %, and more in the smaller prior. Returns the number of voxels restored. */
 static size_t restore_pleural_rim(Work *wk, const Roi *r, double T, size_t seed)
 {
     size_t nx = wk->w->nx, ny = wk->w->ny, nr = r->n[0] * r->n[1] * r->n[2];
