@@ -379,6 +379,11 @@ def render(args, prior):
              np.outer(SW.ravel(), en))
         Sq = (S - s) @ R
         outer, inner = nodule_inside(Sq, nd, scale)
+        if att == "pleura":
+            # the nodule abuts the wall and does not displace it: its part beyond the pleura
+            # keeps the wall's density, as truth_entry counts it (visible_share); it used to be
+            # drawn there too, a hollow in the wall at a ground-glass nodule's -600 HU
+            outer &= in_lung(Sq, scene) & in_body(Sq, scene)
         shp = (hi[2] - lo[2], ss, hi[1] - lo[1], ss, hi[0] - lo[0], ss)
         f_out = outer.reshape(shp).mean(axis=(1, 3, 5))
         sub = vol[lo[2]:hi[2], lo[1]:hi[1], lo[0]:hi[0]]
