@@ -648,8 +648,12 @@ static double ell_q(const Ell *e, const Roi *r, const double sp[3], size_t j,
 
 /* Adds to wk->allowed the voxels of wk->orig inside the moment ellipsoid of wk->low, each
  * semi-axis enlarged in-plane by px_margin pixels (half a slice along z); the ellipsoid is
- * returned in *e (unenlarged). 0 when wk->low is too small to have one. */
-static int restore_in_ellipsoid(Work *wk, const Roi *r, double px_margin, Ell *e)
+ * returned in *e (unenlarged). 0 when wk->low is too small to have one. On the wall (contact),
+ * a voxel may be denser than the nodule by the wall's blur: the layer of a ground-glass nodule
+ * that touches the wall reads -460 to -530 HU for a nodule of -600 (seed 10's 5.6 mm N02, its
+ * cap -520 HU: the layer stayed out and the nodule read -9.5 % at 1.25 mm). There the cap is
+ * at least halfway from the nodule's median to soft tissue, which still keeps the wall out. */
+static int restore_in_ellipsoid(Work *wk, const Roi *r, double px_margin, bool contact, Ell *e)
 {
     /* no denser than the nodule itself: a vessel on a ground-glass nodule is not restored */
     size_t nv = 0;
@@ -662,6 +666,9 @@ static int restore_in_ellipsoid(Work *wk, const Roi *r, double px_margin, Ell *e
         return 0;
     qsort(wk->vals, nv, sizeof *wk->vals, cmp_float);
     double hu_max = wk->vals[nv * 95 / 100] + RESTORE_HU_MARGIN;
+    double med = wk->vals[nv / 2];
+    if (contact && med + 0.5 * (SMALL_SOLID_REF_HU - med) > hu_max)
+        hu_max = med + 0.5 * (SMALL_SOLID_REF_HU - med);
     /* the margin: px_margin pixels in-plane, half a slice along z */
     double margin[3] = {px_margin * sp[0], px_margin * sp[1], 0.5 * sp[2]};
     for (size_t j = 0; j < nr; j++) {
@@ -1010,7 +1017,7 @@ static size_t restore_pleural_rim(Work *wk, const Roi *r, double T, size_t seed)
         return 0;
     memcpy(wk->allowed, wk->region, nr);
     Ell e;
-    restore_in_ellipsoid(wk, r, RIM_RESTORE_PX, &e);
+    restore_in_ellipsoid(wk, r, RIM_RESTORE_PX, true, &e);
     size_t m = grow(r, wk->allowed, seed, wk->region, wk->queue);
     return m > n ? m - n : 0;
 }
@@ -1517,7 +1524,7 @@ static int measure(Work *wk, const Cand *c, const size_t crop_lo[3], int id, RnN
          * one voxel (half a slice), is restored; attached vessels end at its surface. */
         {
             grow(&r, wk->allowed, seed, wk->low, wk->queue);
-            have_ell = restore_in_ellipsoid(wk, &r, 1.0, &ell);
+            have_ell = restore_in_ellipsoid(wk, &r, 1.0, false, &ell);
         }
         count = grow(&r, wk->allowed, seed, wk->region, wk->queue);
         if (!count)
