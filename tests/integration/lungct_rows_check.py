@@ -3,7 +3,7 @@
 follow-up: each must be found, matched with its prior, read within --vol-tol in both scans
 and, where it grew >= 25 %, have its VDT within 10 % (unless --no-vdt). Exit 1 with the
 reasons otherwise.
-Used by test_lungct_vessel.sh and test_lungct_pleura.sh."""
+Used by test_lungct_vessel.sh, test_lungct_pleura.sh and test_lungct_subsolid.sh."""
 import argparse
 import json
 import sys
