@@ -666,9 +666,8 @@ static int restore_in_ellipsoid(Work *wk, const Roi *r, double px_margin, bool c
         return 0;
     qsort(wk->vals, nv, sizeof *wk->vals, cmp_float);
     double hu_max = wk->vals[nv * 95 / 100] + RESTORE_HU_MARGIN;
-    double med = wk->vals[nv / 2];
-    if (contact && med + 0.5 * (SMALL_SOLID_REF_HU - med) > hu_max)
-        hu_max = med + 0.5 * (SMALL_SOLID_REF_HU - med);
+    if (contact) /* halfway from the median to soft tissue */
+        hu_max = fmax(hu_max, 0.5 * (wk->vals[nv / 2] + SMALL_SOLID_REF_HU));
     /* the margin: px_margin pixels in-plane, half a slice along z */
     double margin[3] = {px_margin * sp[0], px_margin * sp[1], 0.5 * sp[2]};
     for (size_t j = 0; j < nr; j++) {
