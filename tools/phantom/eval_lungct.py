@@ -15,7 +15,8 @@ scan; then issue 8's three floors.
 
 Usage: eval_lungct.py [--radnode build/radnode] [--work /tmp/rn_lungeval]
          [--thickness 0.625,1.25,2.5,5] [--noise 15] [--seeds 1,2] [--count 12] [--days 180]
-         [--new K] [--tilt DEG] [--pixel 0.7] [--overlap PERCENT]
+         [--new K] [--tilt DEG] [--pixel 0.7] [--overlap PERCENT] [--psf 0.5]
+         [--ssp box|gauss]
          [--json summary.json] [--check]
 Phantoms are kept in --work and reused when they exist (delete the folder to regenerate).
 Needs /usr/bin/python3 with numpy and pydicom.
@@ -33,12 +34,13 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.abspath(os.path.join(HERE, "..", ".."))
 CLASSES = [(3, 5), (5, 8), (8, 15), (15, 30.01)]
 PIXEL_MM = 0.7  # make_ct_phantom.py's default pixel
+PSF_MM = 0.5  # make_ct_phantom.py's default in-plane blur (Gaussian sigma)
 REPORT_FLOOR_MM = 3.0  # nodules.c MIN_DIAMETER_MM: smaller findings are not reported
 
 
 def phantom_dir(work, th, noise, seed, new, kind, tilt=0.0, pixel=PIXEL_MM, nps="white",
-                overlap=0):
-    return os.path.join(work, "t%s_n%g_s%d%s%s%s%s%s_%s" % (th, noise, seed,
+                overlap=0, psf=PSF_MM, ssp="box"):
+    return os.path.join(work, "t%s_n%g_s%d%s%s%s%s%s%s%s_%s" % (th, noise, seed,
                                                             "_new%d" % new if new else "",
                                                             "_tilt%g" % tilt if tilt else "",
                                                             "_px%g" % pixel if pixel != PIXEL_MM
@@ -46,18 +48,22 @@ def phantom_dir(work, th, noise, seed, new, kind, tilt=0.0, pixel=PIXEL_MM, nps=
                                                             "_nps" + nps if nps != "white"
                                                             else "",
                                                             "_ov%g" % overlap if overlap else "",
+                                                            "_psf%g" % psf if psf != PSF_MM
+                                                            else "",
+                                                            "_ssp" + ssp if ssp != "box" else "",
                                                             kind))
 
 
 def phantom(work, th, noise, seed, count, days, prior, new, tilt=0.0, pixel=PIXEL_MM,
-            nps="white", overlap=0):
+            nps="white", overlap=0, psf=PSF_MM, ssp="box"):
     d = phantom_dir(work, th, noise, seed, new, "prior" if prior else "cur", tilt, pixel, nps,
-                    overlap)
+                    overlap, psf, ssp)
     if not os.path.exists(os.path.join(d, "truth.json")):
         cmd = [sys.executable, os.path.join(HERE, "make_ct_phantom.py"), d, "--random", str(count),
                "--thickness", str(th), "--noise", str(noise), "--seed", str(seed),
                "--days", str(days), "--new", str(new), "--tilt", str(tilt),
-               "--pixel", str(pixel), "--nps", nps]
+               "--pixel", str(pixel), "--nps", nps, "--psf", str(psf),
+               "--ssp", ssp]
         if overlap:
             cmd += ["--increment", str(th * (1 - overlap / 100.0))]
         if prior:
@@ -139,6 +145,10 @@ def main():
     ap.add_argument("--overlap", type=float, default=0, metavar="PERCENT",
                     help="slices overlapping by this share of their thickness (50: a 1.25 mm "
                          "series reconstructed every 0.625 mm), same extent")
+    ap.add_argument("--psf", type=float, default=PSF_MM, metavar="MM",
+                    help="in-plane blur of both scans (make_ct_phantom.py --psf, Gaussian sigma)")
+    ap.add_argument("--ssp", choices=("box", "gauss"), default="box",
+                    help="slice sensitivity profile of both scans (make_ct_phantom.py --ssp)")
     ap.add_argument("--check", action="store_true",
                     help="exit 1 unless, at slices <= 2.5 mm, sensitivity for solid nodules >= 5 mm "
                          "is >= 95 %% at <= 2 FP/scan; at <= 1.25 mm the median |volume error| "
@@ -154,15 +164,18 @@ def main():
         for noise in [float(x) for x in args.noise.split(",")]:
             for seed in [int(x) for x in args.seeds.split(",")]:
                 cur, prior = (phantom_dir(args.work, th, noise, seed, args.new, k, args.tilt,
-                                          args.pixel, args.nps, args.overlap)
+                                          args.pixel, args.nps, args.overlap, args.psf,
+                                          args.ssp)
                               for k in ("cur", "prior"))
                 tc, tp = load_truth(cur), load_truth(prior)
                 if tc is None:
                     cur, tc = phantom(args.work, th, noise, seed, args.count, args.days, False,
-                                      args.new, args.tilt, args.pixel, args.nps, args.overlap)
+                                      args.new, args.tilt, args.pixel, args.nps, args.overlap,
+                                      args.psf, args.ssp)
                 if tp is None:
                     prior, tp = phantom(args.work, th, noise, seed, args.count, args.days, True,
-                                        args.new, args.tilt, args.pixel, args.nps, args.overlap)
+                                        args.new, args.tilt, args.pixel, args.nps, args.overlap,
+                                        args.psf, args.ssp)
                 t0 = time.time()
                 r = subprocess.run([args.radnode, "analyze", cur, "--prior", prior, "--json"],
                                    capture_output=True, text=True)

@@ -26,7 +26,7 @@ tools/phantom/eval_lungct.py runs radnode on such pairs and prints the errors pe
 
 Usage: make_ct_phantom.py OUTDIR [--prior] [--days 180] [--thickness 1.0]
        [--pixel 0.7] [--size 160] [--slices 60] [--noise 15] [--nps white|ct] [--seed 1]
-       [--random N] [--tilt DEG] [--increment MM]
+       [--random N] [--tilt DEG] [--increment MM] [--psf 0.5] [--ssp box|gauss]
 --tilt writes the series as a tilted gantry would: parallel slice planes tilted by DEG about
 the x axis, their positions moving along the table (z), Gantry/Detector Tilt set.
 Needs numpy and pydicom.
@@ -339,19 +339,23 @@ def render(args, prior):
     # The scene is integrated over the slice thickness (a CT slice is a slab, not a plane):
     # sub-samples every <= 0.5 mm along z. Without it a thin oblique vessel would show as
     # separate beads on thick slices instead of the continuous streaks of a real scanner.
-    nsz = max(1, int(math.ceil(th / 0.5)))
+    # --ssp gauss: the slab's sensitivity profile along the normal is a Gaussian of FWHM the
+    # thickness, as a helical scanner's is more nearly than a box; sampled over +-1.5
+    # thicknesses, the samples weighted by it.
+    ext, zw = ssp_weights(args.ssp, max(1, int(math.ceil(th / 0.5))))
     vol = np.zeros((nz, n, n))
     Y2, X2 = np.meshgrid(ys, xs, indexing="ij")
     inplane = np.outer(X2.ravel(), ex) + np.outer(Y2.ravel(), ey)
     for k in range(nz):
         acc = np.zeros(n * n)
-        for q in range(nsz):
-            w = ((q + 0.5) / nsz - 0.5) * th
+        for q in range(len(zw)):
+            w = ((q + 0.5) / len(zw) - 0.5) * th * ext
             P = inplane + zs[k] * ez + w * en
-            acc += background((P - s) @ R, scene)  # rows: R^T (p - s)
-        vol[k] = (acc / nsz).reshape(n, n)
+            acc += zw[q] * background((P - s) @ R, scene)  # rows: R^T (p - s)
+        vol[k] = (acc / zw.sum()).reshape(n, n)
     truth = []
     ss = 4
+    next_, nzw = ssp_weights(args.ssp, ss)
     for nd, att in zip(nodules, attach):
         nid, typ, c, semi, ang, hu, core, vdt, note = nd
         scale = 1.0
@@ -371,8 +375,10 @@ def render(args, prior):
         off = (np.arange(ss) + 0.5) / ss - 0.5
         sx = (xs[lo[0]:hi[0], None] + off[None, :] * px).ravel()
         sy = (ys[lo[1]:hi[1], None] + off[None, :] * px).ravel()
-        sk = np.repeat(zs[lo[2]:hi[2]], ss)  # table position of each sub-sample's slice
-        sw = np.tile(off * th, max(0, hi[2] - lo[2]))  # its offset along the normal in the slab
+        szn = len(nzw)
+        offz = (np.arange(szn) + 0.5) / szn - 0.5
+        sk = np.repeat(zs[lo[2]:hi[2]], szn)  # table position of each sub-sample's slice
+        sw = np.tile(offz * th * next_, max(0, hi[2] - lo[2]))  # its offset along the normal
         SK, SY, SX = np.meshgrid(sk, sy, sx, indexing="ij")
         SW = np.meshgrid(sw, sy, sx, indexing="ij")[0]
         S = (np.outer(SX.ravel(), ex) + np.outer(SY.ravel(), ey) + np.outer(SK.ravel(), ez) +
@@ -384,18 +390,19 @@ def render(args, prior):
             # keeps the wall's density, as truth_entry counts it (visible_share); it used to be
             # drawn there too, a hollow in the wall at a ground-glass nodule's -600 HU
             outer &= in_lung(Sq, scene) & in_body(Sq, scene)
-        shp = (hi[2] - lo[2], ss, hi[1] - lo[1], ss, hi[0] - lo[0], ss)
-        f_out = outer.reshape(shp).mean(axis=(1, 3, 5))
+        shp = (hi[2] - lo[2], szn, hi[1] - lo[1], ss, hi[0] - lo[0], ss)
+        zwb = nzw[None, :, None, None, None, None]
+        f_out = (outer.reshape(shp) * zwb).sum(axis=1).mean(axis=(2, 4)) / nzw.sum()
         sub = vol[lo[2]:hi[2], lo[1]:hi[1], lo[0]:hi[0]]
         sub[:] = sub * (1 - f_out) + f_out * hu
         if inner is not None:
-            f_in = inner.reshape(shp).mean(axis=(1, 3, 5))
+            f_in = (inner.reshape(shp) * zwb).sum(axis=1).mean(axis=(2, 4)) / nzw.sum()
             sub[:] = sub * (1 - f_in) + f_in * 30.0
         truth.append(truth_entry(args, nd, att, scale, cc, scene))
         if args.random and len(truth) > args.random:
             truth[-1]["new"] = True
-    # in-plane point-spread function (Gaussian, sigma 0.5 mm), then noise
-    vol = blur_inplane(vol, 0.5 / px)
+    # in-plane point-spread function (Gaussian, sigma --psf, 0.5 mm by default), then noise
+    vol = blur_inplane(vol, args.psf / px)
     noise = rng.normal(0, 1.0, vol.shape)
     if args.nps == "ct":
         # Filtered back-projection leaves noise correlated in-plane, its power spectrum
@@ -408,6 +415,17 @@ def render(args, prior):
         noise /= noise.std()
     vol += args.noise * noise
     return vol, xs, ys, zs, truth
+
+
+def ssp_weights(ssp, per_slab):
+    """Sub-sample weights along a slice's normal (to be divided by their sum) and the extent
+    they cover, in thicknesses. box: per_slab equal samples over the slab; gauss: a Gaussian of
+    FWHM one thickness sampled over three thicknesses, per_slab samples per thickness."""
+    if ssp == "box":
+        return 1.0, np.ones(per_slab)
+    m = 3 * per_slab
+    u = ((np.arange(m) + 0.5) / m - 0.5) * 3.0  # offsets in thicknesses
+    return 3.0, np.exp(-0.5 * (u * 2.3548) ** 2)
 
 
 def blur_inplane(vol, sig):
@@ -532,6 +550,12 @@ def main():
     ap.add_argument("--tilt", type=float, default=0,
                     help="gantry tilt in degrees: slices sheared along the table (default 0)")
     ap.add_argument("--kernel", default="B30f")
+    ap.add_argument("--ssp", choices=("box", "gauss"), default="box",
+                    help="slice sensitivity profile: box (the slab, default) or gauss (FWHM the "
+                         "thickness, tails into the neighbouring slices)")
+    ap.add_argument("--psf", type=float, default=0.5,
+                    help="in-plane point-spread function: Gaussian sigma in mm (0.5; a sharper "
+                         "kernel less, a smoother one more)")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--random", type=int, default=0, metavar="N",
                     help="instead of the fixed 12 nodules: N random nodules (3-30 mm, all types "
