@@ -35,7 +35,7 @@ REPO = os.path.abspath(os.path.join(HERE, "..", ".."))
 CLASSES = [(3, 5), (5, 8), (8, 15), (15, 30.01)]
 PIXEL_MM = 0.7  # make_ct_phantom.py's default pixel
 PSF_MM = 0.5  # make_ct_phantom.py's default in-plane blur (Gaussian sigma)
-REPORT_FLOOR_MM = 3.0  # nodules.c MIN_DIAMETER_MM: smaller findings are not reported
+REPORT_FLOOR_MM = 2.5  # nodules.c MIN_DIAMETER_MM: smaller findings are not reported
 
 
 def phantom_dir(work, th, noise, seed, new, kind, tilt=0.0, pixel=PIXEL_MM, nps="white",

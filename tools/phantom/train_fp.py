@@ -5,8 +5,9 @@ On random-layout phantoms (make_ct_phantom.py --random 12) of the training seeds
 default; the evaluation, eval_lungct.py, uses seeds 1-5 and the integration test seed 1), it runs
 `radnode analyze` with RN_LUNGCT_FEATURES set: the rules decide, and every detected candidate
 that reaches the decision (a region that stays in its search ball, contrast >= 150 HU, size 3-100
-mm; not masses) is written with its features. A candidate is a nodule when its centre lies
-within max(radius, 2.5 mm) + 1.5 mm of a true nodule's centre (eval_lungct.py's rule).
+mm when the shipped model was trained, 2.5-100 since; not masses) is written with its features.
+A candidate is a nodule when its centre lies within max(radius, 2.5 mm) + 1.5 mm of a true
+nodule's centre (eval_lungct.py's rule).
 
 It fits a logistic regression (standardised features, L2 penalty, Newton's method) on every
 candidate that reached the decision, and sets the operating point: the highest probability

@@ -548,7 +548,7 @@ static json_t *build(const RnAnalysisInput *in, Analysis *cur, Analysis *prior, 
     json_object_set_new(details, "analysis_seconds", json_real(r2(cur->seconds)));
     json_object_set_new(details, "operating_point",
                         json_sprintf("dot-filter response >= 12, sphericity >= 0.2, contrast >= "
-                                     "150 HU, equivalent diameter 3-100 mm, region within its "
+                                     "150 HU, equivalent diameter 2.5-100 mm, region within its "
                                      "search ball; then the false-positive classifier, nodule "
                                      "probability >= %.4f (logistic regression trained on "
                                      "phantoms; see docs/lungct.md for sensitivity and false "

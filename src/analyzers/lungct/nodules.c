@@ -54,7 +54,7 @@
  * within the larger one's radius are merged.
  *
  * False-positive reduction (thresholds in docs/lungct.md): contrast M - P >=
- * 150 HU, equivalent diameter 3-100 mm, elongation <= 3, Hessian sphericity
+ * 150 HU, equivalent diameter 2.5-100 mm, elongation <= 3, Hessian sphericity
  * |l3|/|l1| >= 0.2 at the detection scale, not a piece of a tube, and a
  * region that does not run out of its search ball (a vessel or the
  * mediastinum); a mass has at least 22 % of its voxels deeper than a fifth
@@ -72,7 +72,12 @@ static const double SCALES_MM[NSCALES] = {1.0, 1.4, 2.0, 2.8, 4.0, 5.6, 8.0, 11.
 #define MIN_RESPONSE 12.0     /* HU-equivalent dot response */
 #define MAX_CANDIDATES 400
 #define MIN_CONTRAST_HU 150.0
-#define MIN_DIAMETER_MM 3.0
+/* Reported from 2.5 mm of equivalent diameter (8.2 mm3): a 3.2 mm ellipsoid of 3.2 x 2.6 x
+ * 2.5 mm is 2.7 mm, and at 3.0 the free ones of the phantoms (seeds 1-20) went unreported, 9 of
+ * 480 nodules, at no false positive saved (0.05-0.10 per scan either way, also at 40-80 HU of
+ * noise and on 2.5-5 mm slices). At 0.625 mm they read within 1 %, their priors within 6 %;
+ * VDT 275 -> 279 of 300. */
+#define MIN_DIAMETER_MM 2.5
 #define MAX_DIAMETER_MM 100.0
 #define TARGETED_MIN_DIAMETER_MM 1.5 /* a prior counterpart measured at a given point */
 #define TARGETED_SEARCH_MM 4.0  /* search radius around the registered point (at least) */
