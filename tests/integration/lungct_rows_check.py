@@ -3,7 +3,8 @@
 follow-up: each must be found, matched with its prior, read within --vol-tol in both scans
 and, where it grew >= 25 %, have its VDT within 10 % (unless --no-vdt). Exit 1 with the
 reasons otherwise.
-Used by test_lungct_vessel.sh, test_lungct_pleura.sh and test_lungct_subsolid.sh."""
+Used by test_lungct_vessel.sh, test_lungct_pleura.sh, test_lungct_subsolid.sh and
+test_lungct_blur.sh."""
 import argparse
 import json
 import sys
