@@ -1166,15 +1166,35 @@ static double partial_volume_density(Work *wk, const Roi *r, double P, double Mi
     return D > Mi ? D : Mi;
 }
 
+/* wk->dist2: each ROI voxel's squared distance (mm^2) to the outside of wk->region. */
+static int region_depth_sq(Work *wk, const Roi *r, RnError *err)
+{
+    RnMask cm = {.nx = r->n[0], .ny = r->n[1], .nz = r->n[2], .data = wk->region};
+    memcpy(cm.spacing, wk->w->spacing, sizeof cm.spacing);
+    return rn_image_distance_sq(&cm, 0, wk->dist2, err);
+}
+
+/* The LEVEL_MIN_VOXELS-th highest wk->dist2 over wk->region (wk->vals is scratch), or -1 when
+ * the region holds fewer voxels. */
+static float nth_deepest(Work *wk, const Roi *r)
+{
+    size_t nr = r->n[0] * r->n[1] * r->n[2], nf = 0;
+    for (size_t j = 0; j < nr; j++)
+        if (wk->region[j])
+            wk->vals[nf++] = wk->dist2[j];
+    if (nf < LEVEL_MIN_VOXELS)
+        return -1.0f;
+    qsort(wk->vals, nf, sizeof *wk->vals, cmp_float);
+    return wk->vals[nf - LEVEL_MIN_VOXELS];
+}
+
 /* subsolid_level's first two rules (wk->dist holds the squared distance to the core where
  * core is set): the number of voxels read, 0 when too few lie far enough, or a negative error
  * code. */
 static long far_level(Work *wk, const Roi *r, bool core, double f, double *level, RnError *err)
 {
     size_t nr = r->n[0] * r->n[1] * r->n[2], nf = 0;
-    RnMask cm = {.nx = r->n[0], .ny = r->n[1], .nz = r->n[2], .data = wk->region};
-    memcpy(cm.spacing, wk->w->spacing, sizeof cm.spacing);
-    int rc = rn_image_distance_sq(&cm, 0, wk->dist2, err); /* the squared depth, then score */
+    int rc = region_depth_sq(wk, r, err); /* the squared depth, then score */
     if (rc)
         return rc;
     for (size_t j = 0; j < nr; j++) {
@@ -1189,15 +1209,8 @@ static long far_level(Work *wk, const Roi *r, bool core, double f, double *level
         *level = median_of(wk->vals, nf);
         return (long)nf;
     }
-    nf = 0;
-    for (size_t j = 0; j < nr; j++)
-        if (wk->region[j])
-            wk->vals[nf++] = wk->dist2[j];
-    if (nf < LEVEL_MIN_VOXELS)
-        return 0;
-    qsort(wk->vals, nf, sizeof *wk->vals, cmp_float);
-    float cut = wk->vals[nf - LEVEL_MIN_VOXELS];
-    if (cut < (float)(LEVEL_MIN_DEPTH_MM * LEVEL_MIN_DEPTH_MM * f * f))
+    float cut = nth_deepest(wk, r);
+    if (cut < 0 || cut < (float)(LEVEL_MIN_DEPTH_MM * LEVEL_MIN_DEPTH_MM * f * f))
         return 0;
     nf = 0;
     for (size_t j = 0; j < nr; j++)
@@ -1216,21 +1229,12 @@ static long deblurred_level(Work *wk, const Roi *r, double P, double sigma, doub
                             RnError *err)
 {
     size_t nr = r->n[0] * r->n[1] * r->n[2], nf = 0;
-    RnMask cm = {.nx = r->n[0], .ny = r->n[1], .nz = r->n[2], .data = wk->region};
-    memcpy(cm.spacing, wk->w->spacing, sizeof cm.spacing);
-    int rc = rn_image_distance_sq(&cm, 0, wk->dist2, err);
+    int rc = region_depth_sq(wk, r, err);
     if (rc)
         return rc;
-    for (size_t j = 0; j < nr; j++)
-        if (wk->region[j])
-            wk->vals[nf++] = wk->dist2[j];
-    if (nf < LEVEL_MIN_VOXELS)
+    float cut = nth_deepest(wk, r);
+    if (cut < 0 || cut < (float)(sigma * sigma))
         return 0;
-    qsort(wk->vals, nf, sizeof *wk->vals, cmp_float);
-    float cut = wk->vals[nf - LEVEL_MIN_VOXELS];
-    if (cut < (float)(sigma * sigma))
-        return 0;
-    nf = 0;
     for (size_t j = 0; j < nr; j++)
         if (wk->region[j] && wk->dist2[j] >= cut) {
             double share = 1.0 - 0.5 * erfc(sqrt((double)wk->dist2[j]) / (sigma * M_SQRT2));
