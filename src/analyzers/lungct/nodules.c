@@ -1841,8 +1841,8 @@ static int measure(Work *wk, const Cand *c, const size_t crop_lo[3], int id, RnN
     if (rc)
         return rc;
     /* The depths at which the level was read hold for the blur they were set on (the phantoms'
-     * 0.5 mm). A blurrier image (a smoother kernel) reaches deeper: with a 0.8 mm blur, ground
-     * glass at 1.25 mm read +4.5 to +8 % (seed 2's three nodules), the level 9-18 HU low. Where
+     * 0.5 mm). A blurrier image (a smoother kernel) reaches deeper: with a 0.8 mm blur, seed 2's
+     * three ground-glass nodules at 1.25 mm read +1.0 to +8.2 %, their levels 2-19 HU low. Where
      * the nodule's own edge is wider than LEVEL_DEPTH_MM / LEVEL_DEPTH_SIGMAS, the level is
      * read again with every distance scaled up to that, and kept if the rules still find it;
      * a ground-glass nodule too small for them has its deepest voxels corrected for the blur
