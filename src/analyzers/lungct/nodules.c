@@ -1326,7 +1326,7 @@ static double edge_width(const Work *wk, const Roi *r, double P, double L)
         n50 += hv >= P + 0.5 * (L - P);
         n75 += hv >= P + 0.75 * (L - P);
     }
-    if (n50 < 8 || n75 > n25)
+    if (n50 < 8)
         return 0;
     const double *sp = wk->w->spacing;
     double vox = sp[0] * sp[1] * sp[2];
