@@ -3,7 +3,7 @@
 # with an in-plane blur of sigma 0.8 mm (make_ct_phantom.py --psf 0.8, a smooth kernel; every
 # threshold of radnode was set on the default 0.5 mm), scored by tools/phantom/eval_lungct.py.
 # A ground-glass nodule's level is read 1.4 mm deep; the 0.8 mm blur still reaches there, the
-# level reads 9-18 HU low and every partial-volume weight high. Until session 14 seed 3's
+# level reads 2-19 HU low and every partial-volume weight high. Until session 14 seed 3's
 # 16.6 mm N12 read +1.3 / +2.0 % (scan / prior) and seed 4's 7.5 mm N02 +2.7 / +4.4 %; the
 # depth now follows the nodule's own edge width. Each free ground-glass nodule >= 7 mm must be
 # found, matched with its prior, read within 1.5 % in both scans, and, where it grew >= 25 %,

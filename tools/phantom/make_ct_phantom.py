@@ -355,7 +355,7 @@ def render(args, prior):
         vol[k] = (acc / zw.sum()).reshape(n, n)
     truth = []
     ss = 4
-    next_, nzw = ssp_weights(args.ssp, ss)
+    n_ext, nzw = ssp_weights(args.ssp, ss)
     for nd, att in zip(nodules, attach):
         nid, typ, c, semi, ang, hu, core, vdt, note = nd
         scale = 1.0
@@ -378,7 +378,7 @@ def render(args, prior):
         szn = len(nzw)
         offz = (np.arange(szn) + 0.5) / szn - 0.5
         sk = np.repeat(zs[lo[2]:hi[2]], szn)  # table position of each sub-sample's slice
-        sw = np.tile(offz * th * next_, max(0, hi[2] - lo[2]))  # its offset along the normal
+        sw = np.tile(offz * th * n_ext, max(0, hi[2] - lo[2]))  # its offset along the normal
         SK, SY, SX = np.meshgrid(sk, sy, sx, indexing="ij")
         SW = np.meshgrid(sw, sy, sx, indexing="ij")[0]
         S = (np.outer(SX.ravel(), ex) + np.outer(SY.ravel(), ey) + np.outer(SK.ravel(), ez) +

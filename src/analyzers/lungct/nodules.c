@@ -1201,7 +1201,7 @@ static long far_level(Work *wk, const Roi *r, bool core, double f, double *level
         if (!wk->region[j])
             continue;
         if (core)
-            wk->dist2[j] = fminf(wk->dist2[j], wk->dist[j] - (float)(CORE_BLUR_MM2 * f * f));
+            wk->dist2[j] = fminf(wk->dist2[j], wk->dist[j] - (float)CORE_BLUR_MM2);
         if (wk->dist2[j] >= (float)(LEVEL_DEPTH_MM * LEVEL_DEPTH_MM * f * f))
             wk->vals[nf++] = roi_hu(wk, r, j);
     }
@@ -1260,9 +1260,10 @@ static long deblurred_level(Work *wk, const Roi *r, double P, double sigma, doub
  * GG_CORE_DIST_MM from the core (GG_MIN_VOXELS of them). Slices thicker than LEVEL_DEPTH_MM
  * go to that last rule at once: one slice is then deep enough, while its slab holds the edge
  * as well as the interior (the fixed phantom's 9.2 mm ground-glass prior at 2.5 mm read
- * +3.7 %, its VDT +27 %). Every distance is in units of f (1: the blur the constants were
- * set on; more for a blurrier image, see edge_width). Returns the number of voxels read (0:
- * the level is not set), or a negative error code. */
+ * +3.7 %, its VDT +27 %). The two depths from the edge are scaled by f (1: the blur they were
+ * set on; more for a blurrier image, see edge_width; only a ground-glass nodule is read
+ * again so). Returns the number of voxels read (0: the level is not set), or a negative error
+ * code. */
 static long subsolid_level(Work *wk, const Roi *r, bool core, double f, double *level,
                            RnError *err)
 {
@@ -1286,7 +1287,7 @@ static long subsolid_level(Work *wk, const Roi *r, bool core, double f, double *
         return 0;
     size_t st[3] = {1, r->n[0], r->n[0] * r->n[1]}, nf = 0;
     for (size_t j = 0; j < nr; j++) {
-        if (!wk->region[j] || wk->dist[j] < GG_CORE_DIST_MM * GG_CORE_DIST_MM * f * f)
+        if (!wk->region[j] || wk->dist[j] < GG_CORE_DIST_MM * GG_CORE_DIST_MM)
             continue;
         size_t x = j % r->n[0], y = (j / r->n[0]) % r->n[1], z = j / st[2];
         if (!x || !y || !z || x + 1 >= r->n[0] || y + 1 >= r->n[1] || z + 1 >= r->n[2])
@@ -1308,7 +1309,8 @@ static long subsolid_level(Work *wk, const Roi *r, bool core, double f, double *
  * shell (wk->allowed) less the vessels' zones and the pleural rim; for a Gaussian blur, its
  * sigma (the 25-75 % rise spans 1.349 sigmas). On the phantoms (0.5 mm in-plane blur) it
  * reads 0.35-0.48 mm at 0.625 mm slices and 0.41-0.54 at 1.25 mm, where the slab adds its
- * own; 0.70 with a 0.8 mm blur and 0.37 with 0.35. 0 where the shell holds too little. */
+ * own; 0.67-0.71 with a 0.8 mm blur and 0.36-0.40 with 0.35. 0 where the shell holds too
+ * little. */
 static double edge_width(const Work *wk, const Roi *r, double P, double L)
 {
     size_t nx = wk->w->nx, ny = wk->w->ny, nr = r->n[0] * r->n[1] * r->n[2];
@@ -1768,7 +1770,7 @@ static int measure(Work *wk, const Cand *c, const size_t crop_lo[3], int id, RnN
      * down by the blur (+6 % volume at 0.625 mm). The type below still follows D. */
     double D_ref = D >= SOLID_HU && D < SMALL_SOLID_REF_HU ? SMALL_SOLID_REF_HU : D;
     double ref = D_ref - P < MIN_CONTRAST_HU ? MIN_CONTRAST_HU : D_ref - P;
-    int level_core = -1; /* a subsolid level was read (0: ground glass, 1: with a core) */
+    bool gg_level = false; /* a ground-glass nodule's level was read (subsolid_level) */
     /* A part-solid nodule: its edge is ground glass, far less dense than the interior median
      * (the solid core pulls it up), and a boundary voxel is a mix of parenchyma and the edge's
      * tissue, not the core's. The reference is then the density of the interior's outer layer
@@ -1830,7 +1832,7 @@ static int measure(Work *wk, const Cand *c, const size_t crop_lo[3], int id, RnN
             return (int)nf;
         if (nf > 0 && gg < SOLID_HU && gg - P >= MIN_CONTRAST_HU) {
             ref = gg - P;
-            level_core = part_solid ? 1 : 0;
+            gg_level = !part_solid;
         }
     }
     /* Shell: within 2 mm (and one slice) of the region. */
@@ -1855,7 +1857,7 @@ static int measure(Work *wk, const Cand *c, const size_t crop_lo[3], int id, RnN
      * at a 0.8 mm blur read +16.7 % with its deepest voxels deblurred, for +5.1 %. Nor in a
      * noisy image (as for the weights below), where noise moves voxels across the quarter and
      * three-quarter levels and widens the edge it measures. */
-    if (level_core == 0 && sp[2] <= LEVEL_DEPTH_MM && noise <= NOISY_SHARE * ref) {
+    if (gg_level && sp[2] <= LEVEL_DEPTH_MM && noise <= NOISY_SHARE * ref) {
         double ew = edge_width(wk, &r, P, P + ref);
         double f = LEVEL_DEPTH_SIGMAS * ew / LEVEL_DEPTH_MM;
         double gg = 0;
