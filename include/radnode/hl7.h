@@ -277,6 +277,7 @@ typedef struct RnHl7Observation {
     const char *result_status;        /* OBX-11; NULL = "P" */
     const char *observation_datetime; /* OBX-14 */
     const char *equipment;            /* OBX-18-1: algorithm name and version */
+    RnHl7Coded site;                  /* OBX-20 observation site (anatomy); empty = none */
 } RnHl7Observation;
 
 /* The statement every radnode result carries (an NTE after the OBR). */

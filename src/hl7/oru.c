@@ -274,6 +274,7 @@ static void put_observation(Builder *b, size_t set_id, const RnHl7Observation *o
     put(b, 11, 1, o->result_status ? o->result_status : "P");
     put(b, 14, 1, o->observation_datetime);
     put(b, 18, 1, o->equipment);
+    put_coded(b, 20, &o->site);
 }
 
 static int validate(Builder *b, const RnHl7Oru *o)

@@ -132,6 +132,8 @@ int rn_report_build_oru(const json_t *findings, const RnReportSource *sources,
         o->decimals = decimals_for(m->value);
         o->units = (RnHl7Coded){m->ucum, m->unit_meaning, "UCUM"};
         o->equipment = equipment;
+        if (m->has_site)
+            o->site = (RnHl7Coded){m->site.value, m->site.meaning, m->site.scheme};
         if (m->has_uncertainty) {
             memcpy(sub[n], sub[n - 1], sizeof sub[n]);
             RnHl7Observation *u = &obs[n++];

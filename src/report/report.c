@@ -279,6 +279,13 @@ static int read_measurements(RnReportCtx *ctx, RnError *err)
                 return rc;
             o->has_qualifier = true;
         }
+        json_t *fs = json_object_get(m, "finding_site");
+        if (fs && !json_is_null(fs)) {
+            snprintf(w2, sizeof w2, "%s.finding_site", where);
+            if ((rc = get_code(fs, w2, &o->site, err)))
+                return rc;
+            o->has_site = true;
+        }
         json_t *u = json_object_get(m, "uncertainty");
         if (u && !json_is_null(u)) {
             snprintf(w2, sizeof w2, "%s.uncertainty", where);
@@ -936,7 +943,8 @@ static bool uses_private_scheme(const RnReportCtx *ctx)
 {
     for (size_t i = 0; i < ctx->meas_count; i++)
         if (is_private(&ctx->meas[i].concept) ||
-            (ctx->meas[i].has_qualifier && is_private(&ctx->meas[i].qualifier)))
+            (ctx->meas[i].has_qualifier && is_private(&ctx->meas[i].qualifier)) ||
+            (ctx->meas[i].has_site && is_private(&ctx->meas[i].site)))
             return true;
     for (size_t i = 0; i < ctx->code_count; i++)
         if (is_private(&ctx->codes[i].concept) || is_private(&ctx->codes[i].value))

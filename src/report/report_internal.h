@@ -41,6 +41,8 @@ typedef struct RnMeasurement {
     RnCode qualifier;
     bool has_uncertainty;
     double uncertainty;
+    bool has_site;
+    RnCode site;       /* finding site (anatomy) of the measurement group */
     long source_index; /* -1 = none */
 } RnMeasurement;
 

@@ -54,6 +54,7 @@ static const RnCode C_MEASUREMENTS = {"DCM", "126010", "Imaging Measurements"};
 static const RnCode C_GROUP = {"DCM", "125007", "Measurement Group"};
 static const RnCode C_TRACKING_ID = {"DCM", "112039", "Tracking Identifier"};
 static const RnCode C_TRACKING_UID = {"DCM", "112040", "Tracking Unique Identifier"};
+static const RnCode C_FINDING_SITE = {"SCT", "363698007", "Finding Site"};
 static const RnCode C_ALG_NAME = {"DCM", "111001", "Algorithm Name"};
 static const RnCode C_ALG_VERSION = {"DCM", "111003", "Algorithm Version"};
 static const RnCode C_ALG_PARAMETERS = {"DCM", "111002", "Algorithm Parameters"};
@@ -243,6 +244,14 @@ static int measurement_groups(const RnReportCtx *ctx, RnDataset *measurements, R
         int rc = algorithm_identification(ctx, g, err);
         if (rc)
             return rc;
+        /* TID 1501's Finding Site: the group's anatomy, from its first measurement that has
+         * one (the lung, or the lobe where the fissures gave it) */
+        for (size_t k = i; k < ctx->meas_count; k++)
+            if (!strcmp(ctx->meas[k].group, ctx->meas[i].group) && ctx->meas[k].has_site) {
+                if (!rn_sr_code(g, "HAS CONCEPT MOD", &C_FINDING_SITE, &ctx->meas[k].site, err))
+                    return RN_ERR_NOMEM;
+                break;
+            }
         for (size_t k = i; k < ctx->meas_count; k++) {
             const RnMeasurement *m = &ctx->meas[k];
             if (strcmp(m->group, ctx->meas[i].group))

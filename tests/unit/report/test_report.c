@@ -363,7 +363,30 @@ static void test_kos_and_groups(void **state)
     const RnDataset *meas = find_concept(sr, "126010");
     assert_non_null(meas);
     assert_int_equal(rn_element_item_count(rn_dataset_get(meas, RN_TAG(0x0040, 0xA730))), 2);
+    /* Nodule 1's finding site (its first measurement's) on its group, once; none on 2 */
+    const RnDataset *g1 = item(meas, RN_TAG(0x0040, 0xA730), 0),
+                    *g2 = item(meas, RN_TAG(0x0040, 0xA730), 1);
+    const RnDataset *site = find_concept(g1, "363698007");
+    assert_non_null(site);
+    expect_str(site, RN_TAG(0x0040, 0xA010), "HAS CONCEPT MOD");
+    expect_str(item(site, RN_TAG(0x0040, 0xA168), 0), RN_TAG(0x0008, 0x0100), "44714003");
+    assert_null(find_concept(g2, "363698007"));
     rn_dataset_destroy(sr);
+    /* and in the ORU as OBX-20 of that measurement's row */
+    RnBuf b = {0};
+    if (rn_report_build_oru(f, &src, 1, &OPTS, &b, &err))
+        fail_msg("ORU: %s", err.message);
+    rn_buf_append_byte(&b, 0);
+    const char *obx = strstr((const char *)b.data, "\rOBX|1|NM|118565006^Volume^SCT|1|");
+    assert_non_null(obx);
+    const char *end = strchr(obx + 1, '\r');
+    const char *at = strstr(obx, "|44714003^Upper lobe of left lung^SCT");
+    assert_true(at && (!end || at < end));
+    size_t bars = 0;
+    for (const char *p = obx + 1; p < at; p++)
+        bars += *p == '|';
+    assert_int_equal(bars, 19); /* the 20th bar, at `at`, opens OBX-20 */
+    rn_buf_free(&b);
     rn_dicom_file_destroy(src.file);
     json_decref(f);
 }
@@ -468,6 +491,8 @@ static void test_hostile(void **state)
     expect_rejected(M("{" CONCEPT ",\"value\":\"12\"," UNIT "}"), "value is not a number");
     expect_rejected(M("{" CONCEPT ",\"value\":1e300," UNIT "}"), "out of range");
     expect_rejected(M("{" CONCEPT ",\"value\":1}"), "unit");
+    expect_rejected(M("{" CONCEPT ",\"value\":1," UNIT ",\"finding_site\":\"lung\"}"),
+                    "finding_site");
     expect_rejected(M("{\"concept\":{\"scheme\":\"DCM\",\"value\":\"12345678901234567\","
                       "\"meaning\":\"m\"},\"value\":1," UNIT "}"), "code value");
     expect_rejected(M("{\"concept\":{\"scheme\":\"D\\\\CM\",\"value\":\"1\",\"meaning\":\"m\"},"
