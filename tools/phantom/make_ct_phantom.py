@@ -26,7 +26,9 @@ tools/phantom/eval_lungct.py runs radnode on such pairs and prints the errors pe
 
 Usage: make_ct_phantom.py OUTDIR [--prior] [--days 180] [--thickness 1.0]
        [--pixel 0.7] [--size 160] [--slices 60] [--noise 15] [--nps white|ct] [--seed 1]
-       [--random N] [--tilt DEG] [--increment MM] [--psf 0.5] [--ssp box|gauss]
+       [--random N] [--tilt DEG] [--increment MM] [--psf 0.5] [--ssp box|gauss] [--fissures]
+--fissures draws the interlobar fissures (random surfaces from --seed) and gives each
+nodule's lobe (RUL, RML, RLL, LUL, LLL) and its distance to the nearest fissure in truth.json.
 --tilt writes the series as a tilted gantry would: parallel slice planes tilted by DEG about
 the x axis, their positions moving along the table (z), Gantry/Detector Tilt set.
 Needs numpy and pydicom.
@@ -145,6 +147,13 @@ def background(q, scene=None):
     hl = sc["vessel_half_len"]
     li = np.nonzero(lung)[0]   # vessels exist only inside the lungs: test those points only
     ql = q[li]
+    if sc.get("fissures"):
+        # each fissure a sheet of pleura, FISSURE_HU_MM of contrast integrated across it,
+        # drawn with a Gaussian profile (sigma FISSURE_SIGMA_MM) so that its partial volume
+        # in the voxels it crosses is right at any angle
+        amp = FISSURE_HU_MM / (FISSURE_SIGMA_MM * math.sqrt(2 * math.pi))
+        for d in fissure_distances(ql, sc):
+            v[li] += amp * np.exp(-0.5 * (d / FISSURE_SIGMA_MM) ** 2)
     for p0, d, r in sc["vessels"]:
         d = np.array(d, float) / np.linalg.norm(d)
         a = np.array(p0, float) - hl * d
@@ -160,6 +169,69 @@ def background(q, scene=None):
         tra |= seg_dist(q, a, b) <= sc["bronchus_r"]
     v[tra & body] = -1000.0
     return v
+
+
+# Fissures (--fissures): the visceral pleura between the lobes, 0.2-0.3 mm of tissue; as HU x mm
+# across the sheet, and the sheet's drawn profile (a thin-slice CT shows it at -650 to -750 HU).
+FISSURE_HU_MM = 200.0
+FISSURE_SIGMA_MM = 0.45
+
+
+def make_fissures(seed, scene):
+    """Per lung an oblique (major) fissure y = y0 + a z + c z^2 + b (x - cx), running from
+    posterior-superior to anterior-inferior (y is posterior), and in the right lung (x < 0) a
+    horizontal (minor) fissure z = h0 + d y + e (x - cx) in front of the oblique one. Drawn
+    from their own generator, so that the nodules' layout does not change with them."""
+    rng = np.random.default_rng(5000 + seed)
+    out = []
+    for cx, cy, ax, ay in scene["lungs"]:
+        obl = (cx, cy + float(rng.uniform(-10, 10)), float(rng.uniform(0.7, 1.1)),
+               float(rng.uniform(-0.002, 0.002)), float(rng.uniform(-0.15, 0.15)))
+        hor = None
+        if cx < 0:
+            hor = (cx, float(rng.uniform(5, 20)), float(rng.uniform(-0.1, 0.1)),
+                   float(rng.uniform(-0.1, 0.1)))
+        out.append({"cx": cx, "oblique": obl, "horizontal": hor})
+    return out
+
+
+def _oblique(q, f):
+    cx, y0, a, c, b = f["oblique"]
+    x, y, z = q[:, 0], q[:, 1], q[:, 2]
+    F = y - (y0 + a * z + c * z * z + b * (x - cx))  # > 0: behind it (the lower lobe)
+    return F / np.sqrt(1 + b * b + (a + 2 * c * z) ** 2)
+
+
+def _horizontal(q, f):
+    cx, h0, d, e = f["horizontal"]
+    F = q[:, 2] - (h0 + d * q[:, 1] + e * (q[:, 0] - cx))  # > 0: above it (the upper lobe)
+    return F / math.sqrt(1 + d * d + e * e)
+
+
+def fissure_distances(q, sc):
+    """Distance (mm) of each point to each fissure sheet, for the points of that lung."""
+    out = []
+    for f in sc["fissures"]:
+        mine = (q[:, 0] < 0) == (f["cx"] < 0)
+        do = _oblique(q, f)
+        out.append(np.where(mine, np.abs(do), np.inf))
+        if f["horizontal"]:
+            dh = np.where(mine & (do < 0), np.abs(_horizontal(q, f)), np.inf)
+            out.append(dh)
+    return out
+
+
+def lobe_of(p, sc):
+    """The lobe of a point (object coordinates) and its distance to the nearest fissure."""
+    q = np.array(p, float)[None]
+    f = [f for f in sc["fissures"] if (f["cx"] < 0) == (q[0, 0] < 0)][0]
+    do = float(_oblique(q, f)[0])
+    dist = min(float(d[0]) for d in fissure_distances(q, sc))
+    if f["horizontal"] is None:
+        return ("LLL" if do > 0 else "LUL"), dist
+    if do > 0:
+        return "RLL", dist
+    return ("RUL" if float(_horizontal(q, f)[0]) > 0 else "RML"), dist
 
 
 SIZE_CLASSES = [(3.0, 5.0), (5.0, 8.0), (8.0, 15.0), (15.0, 30.0)]
@@ -272,6 +344,9 @@ def truth_entry(args, nd, att, scale, cc, scene):
          "volume_mm3": round(full, 2),
          "solid_core_mm": round(core * scale, 2) if core else 0,
          "vdt_days": vdt}
+    if scene.get("fissures"):
+        lobe, dist = lobe_of(c, scene)  # c: the centre in object coordinates
+        t["lobe"], t["fissure_distance_mm"] = lobe, round(dist, 1)
     if att == "pleura":
         # the part inside the lung at both time points: the wall's share changes with growth
         s_pri = (2.0 ** (-args.days / vdt)) ** (1.0 / 3.0)
@@ -298,6 +373,8 @@ def layout(args, prior):
         nodules, attach = random_nodules(lrng, scene, args.random + args.new, (-half, half))
         if prior and args.new:   # the last --new nodules appeared after the prior scan
             nodules, attach = nodules[:args.random], attach[:args.random]
+    if args.fissures:
+        scene["fissures"] = make_fissures(args.seed, scene)
     # rigid motion of the patient between the scans: object point q = R^T (p - s)
     R = rot_z(2.0) if prior else np.eye(3)
     s = np.array([2.0, -1.5, 1.0]) if prior else np.zeros(3)
@@ -556,6 +633,9 @@ def main():
     ap.add_argument("--psf", type=float, default=0.5,
                     help="in-plane point-spread function: Gaussian sigma in mm (0.5; a sharper "
                          "kernel less, a smoother one more)")
+    ap.add_argument("--fissures", action="store_true",
+                    help="draw the interlobar fissures (two in the right lung, one in the left) "
+                         "and give each nodule's lobe in truth.json")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--random", type=int, default=0, metavar="N",
                     help="instead of the fixed 12 nodules: N random nodules (3-30 mm, all types "
