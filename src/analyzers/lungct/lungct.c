@@ -35,6 +35,27 @@ static json_t *code(const char *scheme, const char *value, const char *meaning)
     return json_pack("{s:s, s:s, s:s}", "scheme", scheme, "value", value, "meaning", meaning);
 }
 
+/* The SNOMED CT code of a nodule's site: its lobe where the fissures gave it, else its
+ * lung; NULL where neither is known. */
+static json_t *site_code(const RnNodule *n)
+{
+    static const char *const lobes[][3] = {
+        {"RUL", "42400003", "Upper lobe of right lung"},
+        {"RML", "72481006", "Middle lobe of right lung"},
+        {"RLL", "266005", "Lower lobe of right lung"},
+        {"LUL", "44714003", "Upper lobe of left lung"},
+        {"LLL", "41224006", "Lower lobe of left lung"},
+    };
+    for (size_t i = 0; n->lobe && i < sizeof lobes / sizeof lobes[0]; i++)
+        if (!strcmp(n->lobe, lobes[i][0]))
+            return code("SCT", lobes[i][1], lobes[i][2]);
+    if (n->side == 1)
+        return code("SCT", "3341006", "Right lung");
+    if (n->side == 2)
+        return code("SCT", "44029006", "Left lung");
+    return NULL;
+}
+
 static json_t *protocol_json(const RnLungProtocol *p)
 {
     json_t *o = json_object();
@@ -104,6 +125,25 @@ static json_t *protocol_differences(const RnLungProtocol *a, const RnLungProtoco
 
 static const char *side_name(int s) { return s == 1 ? "right" : s == 2 ? "left" : "unknown"; }
 static const char *side_zh(int s) { return s == 1 ? "右肺" : s == 2 ? "左肺" : "肺"; }
+/* "right upper lobe" where the lobe is known, else "right lung" */
+static const char *where_en(const RnNodule *n)
+{
+    const char *lobe = rn_lungct_lobe_name(n->lobe);
+    return lobe ? lobe : n->side == 1 ? "right lung" : n->side == 2 ? "left lung" : "lung";
+}
+
+static const char *where_zh(const RnNodule *n)
+{
+    static const char *const zh[][2] = {
+        {"RUL", "右肺上叶"}, {"RML", "右肺中叶"}, {"RLL", "右肺下叶"},
+        {"LUL", "左肺上叶"}, {"LLL", "左肺下叶"},
+    };
+    for (size_t i = 0; n->lobe && i < sizeof zh / sizeof zh[0]; i++)
+        if (!strcmp(n->lobe, zh[i][0]))
+            return zh[i][1];
+    return side_zh(n->side);
+}
+
 static const char *type_zh(RnNoduleType t)
 {
     return t == RN_NODULE_SOLID ? "实性" : t == RN_NODULE_PART_SOLID ? "部分实性" : "磨玻璃";
@@ -155,6 +195,7 @@ typedef struct Analysis {
     RnLungScan scan;
     RnLungs lungs;
     RnNoduleList nodules;
+    RnLobes lobes;
     double seconds;
 } Analysis;
 
@@ -184,6 +225,12 @@ static int analyse(const char *const *paths, size_t count, Analysis *a, RnError 
     }
     if ((rc = rn_lungct_detect(&a->scan, &a->lungs, &a->nodules, err)))
         return rc;
+    if ((rc = rn_lungct_lobes(&a->scan, &a->lungs, &a->lobes, err)))
+        return rc;
+    for (size_t i = 0; i < a->nodules.count; i++) {
+        RnNodule *n = &a->nodules.items[i];
+        n->lobe = rn_lungct_lobe_of(&a->lobes, n->side, n->center_patient);
+    }
     qsort(a->nodules.items, a->nodules.count, sizeof *a->nodules.items, cmp_volume);
     a->seconds = rn_time_now() - t0;
     return 0;
@@ -280,6 +327,7 @@ static json_t *build(const RnAnalysisInput *in, Analysis *cur, Analysis *prior, 
         json_object_set_new(o, "solid_component_mm", json_real(r1(n->solid_long_axis_mm)));
         json_object_set_new(o, "solid_fraction", json_real(r2(n->solid_fraction)));
         json_object_set_new(o, "lung", json_string(side_name(n->side)));
+        json_object_set_new(o, "lobe", n->lobe ? json_string(n->lobe) : json_null());
         json_object_set_new(o, "juxtapleural", json_boolean(n->juxtapleural));
         json_object_set_new(o, "extent_limited", json_boolean(n->limited));
         json_object_set_new(o, "mass", json_boolean(n->long_axis_mm > 30.0));
@@ -339,6 +387,10 @@ static json_t *build(const RnAnalysisInput *in, Analysis *cur, Analysis *prior, 
                                                                : "Ground-glass nodule");
             add_measurement(meas, group, code("SCT", "118565006", "Volume"), r1(n->volume_mm3),
                             "mm3", "cubic millimeter", q, src);
+            json_t *site = site_code(n);
+            if (site)
+                json_object_set_new(json_array_get(meas, json_array_size(meas) - 1),
+                                    "finding_site", site);
             add_measurement(meas, group, code("SCT", "103339001", "Long Axis"),
                             r1(n->long_axis_mm), "mm", "millimeter", NULL, src);
             add_measurement(meas, group, code("SCT", "103340004", "Short Axis"),
@@ -377,8 +429,8 @@ static json_t *build(const RnAnalysisInput *in, Analysis *cur, Analysis *prior, 
         }
         if (i < 20) {
             rn_format(line, sizeof line,
-                      "%s: %s nodule, %s lung%s, %.0f mm3, %.1f x %.1f mm (mean %.1f mm)%s, "
-                      "Lung-RADS %s.", id, rn_lungct_type_name(n->type), side_name(n->side),
+                      "%s: %s nodule, %s%s, %.0f mm3, %.1f x %.1f mm (mean %.1f mm)%s, "
+                      "Lung-RADS %s.", id, rn_lungct_type_name(n->type), where_en(n),
                       n->juxtapleural ? " (juxtapleural)" : "", n->volume_mm3, n->long_axis_mm,
                       n->short_axis_mm, n->mean_axis_mm,
                       n->type == RN_NODULE_PART_SOLID ? ", solid component" : "", per[i].code);
@@ -393,7 +445,7 @@ static json_t *build(const RnAnalysisInput *in, Analysis *cur, Analysis *prior, 
             }
             json_array_append_new(en, json_string(line));
             rn_format(linez, sizeof linez, "%s：%s%s结节%s，体积 %.0f mm3，%.1f x %.1f mm（平均 %.1f mm），"
-                                           "Lung-RADS %s。", id, side_zh(n->side),
+                                           "Lung-RADS %s。", id, where_zh(n),
                       type_zh(n->type), n->juxtapleural ? "（邻胸膜）" : "", n->volume_mm3,
                       n->long_axis_mm, n->short_axis_mm, n->mean_axis_mm, per[i].code);
             json_array_append_new(zh, json_string(linez));
@@ -546,6 +598,17 @@ static json_t *build(const RnAnalysisInput *in, Analysis *cur, Analysis *prior, 
     json_object_set_new(details, "candidates_rejected", json_integer((json_int_t)l->rejected));
     json_object_set_new(details, "duplicates_merged", json_integer((json_int_t)l->merged));
     json_object_set_new(details, "analysis_seconds", json_real(r2(cur->seconds)));
+    {
+        const RnLobes *lb = &cur->lobes;
+        const RnFissure *fs[3] = {&lb->oblique[1], &lb->horizontal, &lb->oblique[2]};
+        const char *names[3] = {"right_oblique", "right_horizontal", "left_oblique"};
+        json_t *fj = json_object();
+        for (int k = 0; k < 3; k++)
+            json_object_set_new(fj, names[k], json_pack("{s:b, s:f}", "found", fs[k]->found,
+                                                        "coverage", r2(fs[k]->coverage)));
+        json_object_set_new(fj, "note", lb->note[0] ? json_string(lb->note) : json_null());
+        json_object_set_new(details, "fissures", fj);
+    }
     json_object_set_new(details, "operating_point",
                         json_sprintf("dot-filter response >= 12, sphericity >= 0.2, contrast >= "
                                      "150 HU, equivalent diameter 2.5-100 mm, region within its "

@@ -89,6 +89,34 @@ typedef struct RnLungs {
 int rn_lungct_segment(const RnLungScan *scan, RnLungs *lungs, RnError *err);
 void rn_lungct_lungs_free(RnLungs *lungs);
 
+/* ---- Lobes (lobes.c) ----------------------------------------------------------- */
+typedef struct RnFissure {
+    bool horizontal; /* the right minor fissure z = g(x, y); else an oblique y = f(x, z) */
+    bool found;
+    double ref[2];   /* (z or y, x) of the reference point, patient mm */
+    double c[5];     /* u = c0 + c1 a + c2 a^2 + c3 b + c4 b^2 (lobes.c) */
+    size_t inliers;  /* sheet voxels within 1.5 mm with its normal */
+    size_t cells, covered; /* its 6 x 6 mm cells inside the lung, and those with inliers */
+    double coverage; /* covered / cells */
+} RnFissure;
+
+typedef struct RnLobes {
+    RnFissure oblique[3]; /* [1] right, [2] left */
+    RnFissure horizontal; /* right lung */
+    size_t sheet_voxels;
+    double strength_threshold; /* HU/mm^2 */
+    char note[200];       /* why a lobe is not given ("" when every fissure was found) */
+} RnLobes;
+
+int rn_lungct_lobes(const RnLungScan *scan, const RnLungs *lungs, RnLobes *out, RnError *err);
+/* Signed distance (mm): positive behind an oblique fissure, above the horizontal one. */
+double rn_lungct_fissure_distance(const RnFissure *f, const double p[3], double n[3]);
+/* "RUL", "RML", "RLL", "LUL", "LLL" for a point (patient mm) of lung side (1 right, 2 left),
+ * or NULL where the fissures that decide it were not found. */
+const char *rn_lungct_lobe_of(const RnLobes *lb, int side, const double p[3]);
+/* "right upper lobe" etc. for a code above; NULL otherwise. */
+const char *rn_lungct_lobe_name(const char *code);
+
 /* ---- Nodules ---------------------------------------------------------------- */
 typedef enum RnNoduleType {
     RN_NODULE_SOLID = 0,
@@ -109,6 +137,7 @@ typedef struct RnNodule {
     double solid_fraction;
     RnNoduleType type;
     int side;                 /* 1 right, 2 left, 0 unknown */
+    const char *lobe;         /* rn_lungct_lobe_of's code, NULL where not given */
     double hu_mean, hu_sd, hu_min, hu_max, hu_core;
     double threshold_hu;
     double scale_mm;          /* detection scale sigma */

@@ -466,12 +466,48 @@ static void test_fp_classifier(void **state)
     assert_true(rn_lungct_fp_score(f) < p);
 }
 
+/* The lobe of a point from fitted fissures (fixed surfaces): an oblique fissure y = 0.8 z
+ * through the origin in each lung, the right horizontal one at z = 20; where a fissure was not
+ * found, no lobe. */
+static void test_lobe_of(void **state)
+{
+    (void)state;
+    RnLobes lb;
+    memset(&lb, 0, sizeof lb);
+    for (int s = 1; s <= 2; s++) {
+        lb.oblique[s].found = true;
+        lb.oblique[s].c[1] = 0.8;
+    }
+    lb.horizontal.horizontal = true;
+    lb.horizontal.found = true;
+    lb.horizontal.c[0] = 20;
+    const double behind[3] = {-60, 30, 10}, front_high[3] = {-60, -30, 40},
+                 front_low[3] = {-60, -30, 5}, left_front[3] = {60, -30, 0};
+    /* 30 - 8 = 22 mm along y behind the fissure: 22 / sqrt(1.64) mm */
+    assert_true(fabs(rn_lungct_fissure_distance(&lb.oblique[1], behind, NULL) -
+                     22 / sqrt(1.64)) < 1e-9);
+    assert_string_equal(rn_lungct_lobe_of(&lb, 1, behind), "RLL");
+    assert_string_equal(rn_lungct_lobe_of(&lb, 1, front_high), "RUL");
+    assert_string_equal(rn_lungct_lobe_of(&lb, 1, front_low), "RML");
+    assert_string_equal(rn_lungct_lobe_of(&lb, 2, left_front), "LUL");
+    assert_string_equal(rn_lungct_lobe_of(&lb, 2, behind), "LLL");
+    assert_null(rn_lungct_lobe_of(&lb, 0, behind));
+    lb.horizontal.found = false; /* upper or middle cannot be told */
+    assert_null(rn_lungct_lobe_of(&lb, 1, front_high));
+    assert_string_equal(rn_lungct_lobe_of(&lb, 1, behind), "RLL");
+    lb.oblique[2].found = false;
+    assert_null(rn_lungct_lobe_of(&lb, 2, left_front));
+    assert_string_equal(rn_lungct_lobe_name("RML"), "right middle lobe");
+    assert_null(rn_lungct_lobe_name("XYZ"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_vdt_and_classes),
         cmocka_unit_test(test_categories),
         cmocka_unit_test(test_merge_duplicates),
+        cmocka_unit_test(test_lobe_of),
         cmocka_unit_test(test_fp_classifier),
         cmocka_unit_test(test_phantom_pair),
         cmocka_unit_test(test_real_ct),
