@@ -11,11 +11,12 @@
  *
  * Each lung's oblique (major) fissure runs from posterior-superior to anterior-inferior: in
  * the patient's coordinates (x left, y posterior, z superior) a surface y = f(x, z) rising
- * backwards by 0.3-3 mm per mm upwards. It is found by RANSAC over the sheet voxels whose
+ * backwards by 0.3-2 mm per mm upwards. It is found by RANSAC over the sheet voxels whose
  * normal fits that, with planes through three of them (an inlier lies within INLIER_MM and
- * has the plane's normal within NORMAL_COS), then refined by weighted least squares as a
- * quadratic surface on its inliers. The right lung's horizontal (minor) fissure, in front of
- * the oblique one, is a plane z = g(x, y) within 0.4 mm per mm of level, found the same way.
+ * has the plane's normal within NORMAL_COS), then refined by weighted least squares on its
+ * inliers as a surface cubic in z (a fissure's sagittal S) and quadratic in x. The right
+ * lung's horizontal (minor) fissure, in front of the oblique one, is a plane z = g(x, y)
+ * within 0.4 mm per mm of level, found the same way.
  *
  * A fissure counts as found only where its inliers cover enough of the surface that lies in
  * the lung (COVER_OBLIQUE / COVER_HORIZONTAL of its 6 x 6 mm cells, at least MIN_CELLS of
@@ -39,6 +40,7 @@
 #define NOISE_FACTOR 2.0    /* and this many robust SDs above the lung's median */
 #define INLIER_MM 1.5
 #define REFINE_MM 2.5
+#define REFINE_ROUNDS 6
 #define NORMAL_COS 0.90     /* 25.8 degrees */
 #define RANSAC_ROUNDS 600
 #define CELL_MM 6.0
@@ -85,9 +87,9 @@ static bool solve3(const double a[3][3], const double b[3], double x[3])
     return true;
 }
 
-/* Weighted least squares with up to 5 terms (Gaussian elimination with partial pivoting on
+/* Weighted least squares with up to 6 terms (Gaussian elimination with partial pivoting on
  * the normal equations); false when singular. */
-static bool lsq(double ata[5][5], double atb[5], int m, double c[5])
+static bool lsq(double ata[6][6], double atb[6], int m, double c[6])
 {
     for (int i = 0; i < m; i++) {
         int piv = i;
@@ -122,9 +124,9 @@ static bool lsq(double ata[5][5], double atb[5], int m, double c[5])
     return true;
 }
 
-/* A fissure surface: u = c0 + c1 a + c2 a^2 + c3 b + c4 b^2 where, for the oblique fissure,
- * (u, a, b) = (y, z - ref_z, x - ref_x) and, for the horizontal one, (z, y - ref_y,
- * x - ref_x); a plane has c2 = c4 = 0. */
+/* A fissure surface: u = c0 + c1 a + c2 a^2 + c3 b + c4 b^2 + c5 a^3 where, for the oblique
+ * fissure, (u, a, b) = (y, z - ref_z, x - ref_x) and, for the horizontal one, (z, y - ref_y,
+ * x - ref_x); a plane has c2 = c4 = c5 = 0. */
 static void surf_terms(const RnFissure *f, const double p[3], double *u, double *a, double *b)
 {
     if (f->horizontal) {
@@ -144,8 +146,8 @@ double rn_lungct_fissure_distance(const RnFissure *f, const double p[3], double 
     double u, a, b;
     surf_terms(f, p, &u, &a, &b);
     const double *c = f->c;
-    double g = u - (c[0] + c[1] * a + c[2] * a * a + c[3] * b + c[4] * b * b);
-    double da = c[1] + 2 * c[2] * a, db = c[3] + 2 * c[4] * b;
+    double g = u - (c[0] + c[1] * a + c[2] * a * a + c[3] * b + c[4] * b * b + c[5] * a * a * a);
+    double da = c[1] + 2 * c[2] * a + 3 * c[5] * a * a, db = c[3] + 2 * c[4] * b;
     double norm = sqrt(1 + da * da + db * db);
     if (n) {
         /* gradient of g in (x, y, z) */
@@ -253,7 +255,8 @@ static double coverage(Fit *ft, RnFissure *f, const RnFissure *front, int side)
         for (size_t ib = 0; ib < nb; ib++) {
             double a = amin + ((double)ia + 0.5) * CELL_MM, b = bmin + ((double)ib + 0.5) * CELL_MM;
             const double *c = f->c;
-            double u = c[0] + c[1] * a + c[2] * a * a + c[3] * b + c[4] * b * b, p[3];
+            double u = c[0] + c[1] * a + c[2] * a * a + c[3] * b + c[4] * b * b +
+                       c[5] * a * a * a, p[3];
             if (f->horizontal)
                 p[0] = b + f->ref[1], p[1] = a + f->ref[0], p[2] = u;
             else
@@ -271,8 +274,8 @@ static double coverage(Fit *ft, RnFissure *f, const RnFissure *front, int side)
     return cells ? (double)covered / (double)cells : 0;
 }
 
-/* RANSAC, then the refinement (a quadratic surface for the oblique fissure, a plane for the
- * horizontal one). Returns whether a surface with enough inliers was fitted. */
+/* RANSAC, then the refinement (cubic in z and quadratic in x for the oblique fissure, a plane
+ * for the horizontal one). Returns whether a surface with enough inliers was fitted. */
 static bool fit_surface(Fit *ft, RnFissure *f)
 {
     if (ft->n < 30)
@@ -313,10 +316,10 @@ static bool fit_surface(Fit *ft, RnFissure *f)
     if (best_score <= 0)
         return false;
     *f = best;
-    int m = f->horizontal ? 3 : 5; /* the horizontal plane: c0, c1, c3 (the rest 0) */
-    for (int round = 0; round < 3; round++) {
+    int m = f->horizontal ? 3 : 6; /* the horizontal plane: c0, c1, c3 (the rest 0) */
+    for (int round = 0; round < REFINE_ROUNDS; round++) {
         inliers(ft, f, REFINE_MM);
-        double ata[5][5] = {{0}}, atb[5] = {0};
+        double ata[6][6] = {{0}}, atb[6] = {0};
         size_t k = 0;
         for (size_t i = 0; i < ft->n; i++) {
             if (!ft->inl[i])
@@ -324,7 +327,7 @@ static bool fit_surface(Fit *ft, RnFissure *f)
             const Sheet *s = &ft->s[ft->idx[i]];
             double p[3] = {s->p[0], s->p[1], s->p[2]}, u, a, b;
             surf_terms(f, p, &u, &a, &b);
-            double t[5] = {1, a, a * a, b, b * b};
+            double t[6] = {1, a, a * a, b, b * b, a * a * a};
             if (f->horizontal)
                 t[2] = b; /* its third term is c3's: mapped below */
             for (int r = 0; r < m; r++) {
@@ -336,7 +339,7 @@ static bool fit_surface(Fit *ft, RnFissure *f)
         }
         if (k < 20)
             break;
-        double c[5] = {0};
+        double c[6] = {0};
         if (!lsq(ata, atb, m, c))
             break;
         RnFissure nf = *f;

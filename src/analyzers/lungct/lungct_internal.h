@@ -94,7 +94,7 @@ typedef struct RnFissure {
     bool horizontal; /* the right minor fissure z = g(x, y); else an oblique y = f(x, z) */
     bool found;
     double ref[2];   /* (z or y, x) of the reference point, patient mm */
-    double c[5];     /* u = c0 + c1 a + c2 a^2 + c3 b + c4 b^2 (lobes.c) */
+    double c[6];     /* u = c0 + c1 a + c2 a^2 + c3 b + c4 b^2 + c5 a^3 (lobes.c) */
     size_t inliers;  /* sheet voxels within 1.5 mm with its normal */
     size_t cells, covered; /* its 6 x 6 mm cells inside the lung, and those with inliers */
     double coverage; /* covered / cells */
