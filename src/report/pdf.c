@@ -217,6 +217,9 @@ static void draw_page(Page *pg)
                 snprintf(label, sizeof label, "%s - %s", m->group, m->concept.meaning);
             else
                 snprintf(label, sizeof label, "%s", m->concept.meaning);
+            if (m->has_site) /* where it is, on the group's row that carries it */
+                snprintf(label + strlen(label), sizeof label - strlen(label), " (%s)",
+                         m->site.meaning);
             snprintf(code, sizeof code, "%s %s", m->concept.scheme, m->concept.value);
             font(pg, 9, false, false);
             y0 = pg->y;
