@@ -16,7 +16,7 @@ scan; then issue 8's three floors.
 Usage: eval_lungct.py [--radnode build/radnode] [--work /tmp/rn_lungeval]
          [--thickness 0.625,1.25,2.5,5] [--noise 15] [--seeds 1,2] [--count 12] [--days 180]
          [--new K] [--tilt DEG] [--pixel 0.7] [--overlap PERCENT] [--psf 0.5]
-         [--ssp box|gauss]
+         [--ssp box|gauss] [--fissures]
          [--json summary.json] [--check]
 Phantoms are kept in --work and reused when they exist (delete the folder to regenerate).
 Needs /usr/bin/python3 with numpy and pydicom.
@@ -39,8 +39,8 @@ REPORT_FLOOR_MM = 2.5  # nodules.c MIN_DIAMETER_MM: smaller findings are not rep
 
 
 def phantom_dir(work, th, noise, seed, new, kind, tilt=0.0, pixel=PIXEL_MM, nps="white",
-                overlap=0, psf=PSF_MM, ssp="box"):
-    return os.path.join(work, "t%s_n%g_s%d%s%s%s%s%s%s%s_%s" % (th, noise, seed,
+                overlap=0, psf=PSF_MM, ssp="box", fissures=False):
+    return os.path.join(work, "t%s_n%g_s%d%s%s%s%s%s%s%s%s_%s" % (th, noise, seed,
                                                             "_new%d" % new if new else "",
                                                             "_tilt%g" % tilt if tilt else "",
                                                             "_px%g" % pixel if pixel != PIXEL_MM
@@ -51,13 +51,14 @@ def phantom_dir(work, th, noise, seed, new, kind, tilt=0.0, pixel=PIXEL_MM, nps=
                                                             "_psf%g" % psf if psf != PSF_MM
                                                             else "",
                                                             "_ssp" + ssp if ssp != "box" else "",
+                                                            "_fis" if fissures else "",
                                                             kind))
 
 
 def phantom(work, th, noise, seed, count, days, prior, new, tilt=0.0, pixel=PIXEL_MM,
-            nps="white", overlap=0, psf=PSF_MM, ssp="box"):
+            nps="white", overlap=0, psf=PSF_MM, ssp="box", fissures=False):
     d = phantom_dir(work, th, noise, seed, new, "prior" if prior else "cur", tilt, pixel, nps,
-                    overlap, psf, ssp)
+                    overlap, psf, ssp, fissures)
     if not os.path.exists(os.path.join(d, "truth.json")):
         cmd = [sys.executable, os.path.join(HERE, "make_ct_phantom.py"), d, "--random", str(count),
                "--thickness", str(th), "--noise", str(noise), "--seed", str(seed),
@@ -66,6 +67,8 @@ def phantom(work, th, noise, seed, count, days, prior, new, tilt=0.0, pixel=PIXE
                "--ssp", ssp]
         if overlap:
             cmd += ["--increment", str(th * (1 - overlap / 100.0))]
+        if fissures:
+            cmd.append("--fissures")
         if prior:
             cmd.append("--prior")
         subprocess.run(cmd, check=True)
@@ -149,6 +152,9 @@ def main():
                     help="in-plane blur of both scans (make_ct_phantom.py --psf, Gaussian sigma)")
     ap.add_argument("--ssp", choices=("box", "gauss"), default="box",
                     help="slice sensitivity profile of both scans (make_ct_phantom.py --ssp)")
+    ap.add_argument("--fissures", action="store_true",
+                    help="draw the interlobar fissures (make_ct_phantom.py --fissures) and "
+                         "score each found nodule's lobe")
     ap.add_argument("--check", action="store_true",
                     help="exit 1 unless, at slices <= 2.5 mm, sensitivity for solid nodules >= 5 mm "
                          "is >= 95 %% at <= 2 FP/scan; at <= 1.25 mm the median |volume error| "
@@ -165,17 +171,17 @@ def main():
             for seed in [int(x) for x in args.seeds.split(",")]:
                 cur, prior = (phantom_dir(args.work, th, noise, seed, args.new, k, args.tilt,
                                           args.pixel, args.nps, args.overlap, args.psf,
-                                          args.ssp)
+                                          args.ssp, args.fissures)
                               for k in ("cur", "prior"))
                 tc, tp = load_truth(cur), load_truth(prior)
                 if tc is None:
                     cur, tc = phantom(args.work, th, noise, seed, args.count, args.days, False,
                                       args.new, args.tilt, args.pixel, args.nps, args.overlap,
-                                      args.psf, args.ssp)
+                                      args.psf, args.ssp, args.fissures)
                 if tp is None:
                     prior, tp = phantom(args.work, th, noise, seed, args.count, args.days, True,
                                         args.new, args.tilt, args.pixel, args.nps, args.overlap,
-                                        args.psf, args.ssp)
+                                        args.psf, args.ssp, args.fissures)
                 t0 = time.time()
                 r = subprocess.run([args.radnode, "analyze", cur, "--prior", prior, "--json"],
                                    capture_output=True, text=True)
@@ -222,6 +228,9 @@ def main():
                             row["prior_vol_err"] = n["prior_volume_mm3"] / vp - 1
                         if n.get("vdt_days"):
                             row["vdt_err"] = n["vdt_days"] / vdt_true - 1
+                        if "lobe" in t:
+                            row["lobe"], row["lobe_found"] = t["lobe"], n.get("lobe")
+                            row["fissure_distance_mm"] = t["fissure_distance_mm"]
                     rows.append(row)
                 print("th %-5g noise %-3g seed %d: %2d/%2d found, %d false positives, %.1f s" % (
                     th, noise, seed, len(m), len(tc["nodules"]), len(fps), secs), flush=True)
@@ -249,6 +258,16 @@ def main():
             print("%-6g false positives per scan: %.2f (%d scans)" % (
                 th, sum(s["fp"] for s in sc) / len(sc), len(sc)))
 
+    lb = [r for r in rows if "lobe" in r]
+    if lb:
+        right = [r for r in lb if r["lobe_found"] == r["lobe"]]
+        wrong = [r for r in lb if r["lobe_found"] and r["lobe_found"] != r["lobe"]]
+        print("\nlobes (--fissures): %d of %d found nodules in their true lobe, %d in another"
+              " (%s), %d without a lobe" % (
+                  len(right), len(lb), len(wrong),
+                  ", ".join("%s %s for %s, %.1f mm from a fissure" % (
+                      r["id"], r["lobe_found"], r["lobe"], r["fissure_distance_mm"])
+                      for r in wrong) or "none", len(lb) - len(right) - len(wrong)))
     print("\nby type and attachment (all thicknesses)")
     for key in ("type", "attachment"):
         for v in sorted({r[key] for r in rows}):
