@@ -6,6 +6,8 @@
 # - With fissures: all three are found, and every nodule found (matched to the truth within
 #   5 mm) has its true lobe, except where its centre lies within 2 mm of a fissure; the SR's
 #   measurement group of each carries the lobe's SNOMED CT code as its Finding Site (dsrdump).
+# - The free nodules within 5 mm of a fissure read within 4 % of their volume (the fissure's
+#   sheet in their shell is not counted as nodule).
 # - Without fissures none is found and no lobe is given: nothing but the fissures may make a
 #   lobe (noise, vessels and nodules must not).
 # Skips (77) without /usr/bin/python3 + numpy + pydicom; the SR check without dsrdump.
@@ -38,10 +40,13 @@ for name in ("fis", "fis40", "none"):
             bad += 1
         continue
     ok = checked = 0
+    near = []
     for n in js["nodules"]:
         t = min(truth, key=lambda t: math.dist(t["center_patient_mm"], n["center_patient_mm"]))
         if math.dist(t["center_patient_mm"], n["center_patient_mm"]) > 5:
             continue
+        if t["attachment"] == "free" and t["fissure_distance_mm"] < 5:
+            near.append((t["id"], n["volume_mm3"] / t["volume_mm3"] - 1))
         if t["fissure_distance_mm"] < 2:
             continue
         checked += 1
@@ -53,6 +58,13 @@ for name in ("fis", "fis40", "none"):
     print(f"{name}: fissures found {found} ({cov}); lobe right for {ok}/{checked} nodules")
     if not all(found) or checked < 10 or ok != checked:
         print(f"FAIL: {name}: every fissure found and every lobe right is required")
+        bad += 1
+    # A fissure through a nodule's shell must not count as nodule: N02 (5.4 mm, its centre
+    # 2.9 mm from one) read +8 % before the fissure's profile was discounted, N11 +3 %.
+    print(f"{name}: free nodules within 5 mm of a fissure: " +
+          ", ".join("%s %+.1f %%" % (i, 100 * e) for i, e in near))
+    if name == "fis" and (len(near) < 2 or any(abs(e) > 0.04 for _, e in near)):
+        print("FAIL: a nodule next to a fissure is not within 4 % of its volume")
         bad += 1
 sys.exit(1 if bad else 0)
 PY

@@ -372,6 +372,83 @@ static int cmp_f(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+/* The fissure that decides at p for lung side, nearest first: fills up to 2 (the oblique one,
+ * and the horizontal one where p lies in front of the oblique one). */
+static int fissures_at(const RnLobes *lb, int side, const double p[3], const RnFissure *f[2])
+{
+    int n = 0;
+    if ((side != 1 && side != 2) || !lb->oblique[side].found)
+        return 0;
+    f[n++] = &lb->oblique[side];
+    if (side == 1 && lb->horizontal.found &&
+        rn_lungct_fissure_distance(&lb->oblique[1], p, NULL) < 0)
+        f[n++] = &lb->horizontal;
+    return n;
+}
+
+/* Each found fissure's profile (RnFissure.excess): the raw HU of the lungs' core voxels below
+ * SHEET_MAX_HU (no vessels), by distance from the surface, against those 5-10 mm from it. */
+static void fissure_profiles(const RnLungScan *scan, const RnLungs *lungs, const uint8_t *core,
+                             const size_t lo[3], const size_t dim[3], size_t st, RnLobes *out)
+{
+    RnFissure *fs[3] = {&out->oblique[1], &out->horizontal, &out->oblique[2]};
+    double sum[3][RN_FISSURE_BINS] = {{0}}, cnt[3][RN_FISSURE_BINS] = {{0}};
+    double rsum[3] = {0}, rcnt[3] = {0};
+    const RnVolume *v = scan->hu;
+    for (size_t z = 0; z < dim[2]; z++)
+        for (size_t y = 0; y < dim[1]; y += st)
+            for (size_t x = 0; x < dim[0]; x += st) {
+                if (!core[rn_image_index(dim[0], dim[1], x, y, z)])
+                    continue;
+                size_t gi = rn_image_index(v->nx, v->ny, x + lo[0], y + lo[1], z + lo[2]);
+                float hv = v->data[gi];
+                if (hv > SHEET_MAX_HU || hv < SHEET_MIN_HU)
+                    continue;
+                double vox[3] = {(double)(x + lo[0]), (double)(y + lo[1]), (double)(z + lo[2])},
+                       p[3];
+                rn_lungct_voxel_to_patient(scan, vox, p);
+                const RnFissure *at[2];
+                int n = fissures_at(out, lungs->side[gi], p, at);
+                for (int k = 0; k < n; k++) {
+                    int fi = at[k] == fs[0] ? 0 : at[k] == fs[1] ? 1 : 2;
+                    double d = fabs(rn_lungct_fissure_distance(at[k], p, NULL));
+                    size_t b = (size_t)(d / RN_FISSURE_BIN_MM);
+                    if (b < RN_FISSURE_BINS) {
+                        sum[fi][b] += hv;
+                        cnt[fi][b] += 1;
+                    } else if (d >= 5.0 && d < 10.0) {
+                        rsum[fi] += hv;
+                        rcnt[fi] += 1;
+                    }
+                }
+            }
+    for (int fi = 0; fi < 3; fi++) {
+        if (!fs[fi]->found || rcnt[fi] < 100)
+            continue;
+        double ref = rsum[fi] / rcnt[fi];
+        for (int b = 0; b < RN_FISSURE_BINS; b++)
+            fs[fi]->excess[b] =
+                cnt[fi][b] >= 20 ? fmax(0.0, sum[fi][b] / cnt[fi][b] - ref) : 0.0;
+    }
+}
+
+double rn_lungct_fissure_excess(const RnLobes *lb, int side, const double p[3])
+{
+    const RnFissure *at[2];
+    int n = fissures_at(lb, side, p, at);
+    double e = 0;
+    for (int k = 0; k < n; k++) {
+        double d = fabs(rn_lungct_fissure_distance(at[k], p, NULL)) / RN_FISSURE_BIN_MM - 0.5;
+        if (d >= RN_FISSURE_BINS - 1)
+            continue;
+        d = d < 0 ? 0 : d;
+        size_t b = (size_t)d;
+        double t = d - (double)b;
+        e += at[k]->excess[b] * (1 - t) + at[k]->excess[b + 1] * t;
+    }
+    return e;
+}
+
 int rn_lungct_lobes(const RnLungScan *scan, const RnLungs *lungs, RnLobes *out, RnError *err)
 {
     memset(out, 0, sizeof *out);
@@ -530,6 +607,7 @@ int rn_lungct_lobes(const RnLungScan *scan, const RnLungs *lungs, RnLobes *out, 
         hz->found = hz->inliers >= 30 && hz->cells >= MIN_CELLS &&
                     hz->coverage >= COVER_HORIZONTAL;
     }
+    fissure_profiles(scan, lungs, core, lo, dim, st, out);
     if (!out->oblique[1].found || !out->oblique[2].found || !out->horizontal.found)
         rn_format(out->note, sizeof out->note, "fissures found: right oblique %s (%.0f %%), "
                   "horizontal %s (%.0f %%), left oblique %s (%.0f %%)",

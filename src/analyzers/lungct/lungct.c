@@ -195,7 +195,6 @@ typedef struct Analysis {
     RnLungScan scan;
     RnLungs lungs;
     RnNoduleList nodules;
-    RnLobes lobes;
     double seconds;
 } Analysis;
 
@@ -223,13 +222,14 @@ static int analyse(const char *const *paths, size_t count, Analysis *a, RnError 
                   "outside the field of view", a->lungs.volume_ml[0]);
         return 0;
     }
-    if ((rc = rn_lungct_detect(&a->scan, &a->lungs, &a->nodules, err)))
+    /* the fissures first: they give the lobes, and a nodule's measurement discounts them */
+    if ((rc = rn_lungct_lobes(&a->scan, &a->lungs, &a->lungs.lobes, err)))
         return rc;
-    if ((rc = rn_lungct_lobes(&a->scan, &a->lungs, &a->lobes, err)))
+    if ((rc = rn_lungct_detect(&a->scan, &a->lungs, &a->nodules, err)))
         return rc;
     for (size_t i = 0; i < a->nodules.count; i++) {
         RnNodule *n = &a->nodules.items[i];
-        n->lobe = rn_lungct_lobe_of(&a->lobes, n->side, n->center_patient);
+        n->lobe = rn_lungct_lobe_of(&a->lungs.lobes, n->side, n->center_patient);
     }
     qsort(a->nodules.items, a->nodules.count, sizeof *a->nodules.items, cmp_volume);
     a->seconds = rn_time_now() - t0;
@@ -599,7 +599,7 @@ static json_t *build(const RnAnalysisInput *in, Analysis *cur, Analysis *prior, 
     json_object_set_new(details, "duplicates_merged", json_integer((json_int_t)l->merged));
     json_object_set_new(details, "analysis_seconds", json_real(r2(cur->seconds)));
     {
-        const RnLobes *lb = &cur->lobes;
+        const RnLobes *lb = &cur->lungs.lobes;
         const RnFissure *fs[3] = {&lb->oblique[1], &lb->horizontal, &lb->oblique[2]};
         const char *names[3] = {"right_oblique", "right_horizontal", "left_oblique"};
         json_t *fj = json_object();

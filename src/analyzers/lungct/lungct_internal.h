@@ -76,20 +76,10 @@ void rn_lungct_patient_to_voxel(const RnLungScan *scan, const double p[3], doubl
 long rn_lungct_date_days(const char *yyyymmdd);
 void rn_lungct_scan_warn(RnLungScan *scan, const char *msg);
 
-/* ---- Lungs ---------------------------------------------------------------- */
-typedef struct RnLungs {
-    RnMask *mask;    /* lungs, vessels and nodules filled (label 1 right, 2 left in `side`) */
-    uint8_t *side;   /* per voxel: 0 none, 1 right lung, 2 left lung */
-    RnMask *airway;  /* trachea and main bronchi removed from the lungs */
-    RnMask *mass_mask; /* lungs closed with a 30 mm ball: search region of large scales */
-    double volume_ml[3]; /* total, right, left */
-    size_t bbox_lo[3], bbox_hi[3];
-} RnLungs;
-
-int rn_lungct_segment(const RnLungScan *scan, RnLungs *lungs, RnError *err);
-void rn_lungct_lungs_free(RnLungs *lungs);
-
 /* ---- Lobes (lobes.c) ----------------------------------------------------------- */
+#define RN_FISSURE_BINS 12
+#define RN_FISSURE_BIN_MM 0.25
+
 typedef struct RnFissure {
     bool horizontal; /* the right minor fissure z = g(x, y); else an oblique y = f(x, z) */
     bool found;
@@ -98,6 +88,9 @@ typedef struct RnFissure {
     size_t inliers;  /* sheet voxels within 1.5 mm with its normal */
     size_t cells, covered; /* its 6 x 6 mm cells inside the lung, and those with inliers */
     double coverage; /* covered / cells */
+    /* the sheet's profile: mean HU above the parenchyma 5-10 mm from it, per 0.25 mm of
+     * distance from the fitted surface (0-3 mm); what it adds to a nodule's shell */
+    double excess[RN_FISSURE_BINS];
 } RnFissure;
 
 typedef struct RnLobes {
@@ -108,6 +101,21 @@ typedef struct RnLobes {
     char note[200];       /* why a lobe is not given ("" when every fissure was found) */
 } RnLobes;
 
+/* ---- Lungs ---------------------------------------------------------------- */
+typedef struct RnLungs {
+    RnMask *mask;    /* lungs, vessels and nodules filled (label 1 right, 2 left in `side`) */
+    uint8_t *side;   /* per voxel: 0 none, 1 right lung, 2 left lung */
+    RnMask *airway;  /* trachea and main bronchi removed from the lungs */
+    RnMask *mass_mask; /* lungs closed with a 30 mm ball: search region of large scales */
+    double volume_ml[3]; /* total, right, left */
+    size_t bbox_lo[3], bbox_hi[3];
+    RnLobes lobes;   /* the fissures (rn_lungct_lobes), before the nodules are measured */
+} RnLungs;
+
+int rn_lungct_segment(const RnLungScan *scan, RnLungs *lungs, RnError *err);
+void rn_lungct_lungs_free(RnLungs *lungs);
+
+/* ---- Lobes (lobes.c) ----------------------------------------------------------- */
 int rn_lungct_lobes(const RnLungScan *scan, const RnLungs *lungs, RnLobes *out, RnError *err);
 /* Signed distance (mm): positive behind an oblique fissure, above the horizontal one. */
 double rn_lungct_fissure_distance(const RnFissure *f, const double p[3], double n[3]);
@@ -116,6 +124,9 @@ double rn_lungct_fissure_distance(const RnFissure *f, const double p[3], double 
 const char *rn_lungct_lobe_of(const RnLobes *lb, int side, const double p[3]);
 /* "right upper lobe" etc. for a code above; NULL otherwise. */
 const char *rn_lungct_lobe_name(const char *code);
+/* HU that the found fissures of lung side add at p (patient mm) by their measured profile;
+ * 0 away from them or where none was found. */
+double rn_lungct_fissure_excess(const RnLobes *lb, int side, const double p[3]);
 
 /* ---- Nodules ---------------------------------------------------------------- */
 typedef enum RnNoduleType {
