@@ -193,6 +193,15 @@ typedef struct Fit {
     uint8_t *inl;
 } Fit;
 
+/* surf_terms of the fit's i-th candidate */
+static void cand_terms(const Fit *ft, size_t i, const RnFissure *f, double *u, double *a,
+                       double *b)
+{
+    const Sheet *s = &ft->s[ft->idx[i]];
+    double p[3] = {s->p[0], s->p[1], s->p[2]};
+    surf_terms(f, p, u, a, b);
+}
+
 static bool normal_agrees(const RnFissure *f, const Sheet *s)
 {
     double p[3] = {s->p[0], s->p[1], s->p[2]}, m[3];
@@ -227,9 +236,8 @@ static double coverage(Fit *ft, RnFissure *f, const RnFissure *front, int side)
 {
     double amin = 1e9, amax = -1e9, bmin = 1e9, bmax = -1e9;
     for (size_t i = 0; i < ft->n; i++) {
-        const Sheet *s = &ft->s[ft->idx[i]];
-        double p[3] = {s->p[0], s->p[1], s->p[2]}, u, a, b;
-        surf_terms(f, p, &u, &a, &b);
+        double u, a, b;
+        cand_terms(ft, i, f, &u, &a, &b);
         amin = fmin(amin, a), amax = fmax(amax, a), bmin = fmin(bmin, b), bmax = fmax(bmax, b);
     }
     /* the lung's extent: widen the candidates' box by 60 mm each way, then test the core */
@@ -243,9 +251,8 @@ static double coverage(Fit *ft, RnFissure *f, const RnFissure *front, int side)
     for (size_t i = 0; i < ft->n; i++) {
         if (!ft->inl[i])
             continue;
-        const Sheet *s = &ft->s[ft->idx[i]];
-        double p[3] = {s->p[0], s->p[1], s->p[2]}, u, a, b;
-        surf_terms(f, p, &u, &a, &b);
+        double u, a, b;
+        cand_terms(ft, i, f, &u, &a, &b);
         size_t ia = (size_t)((a - amin) / CELL_MM), ib = (size_t)((b - bmin) / CELL_MM);
         if (ia < na && ib < nb && hit[ia * nb + ib] < 255)
             hit[ia * nb + ib]++;
@@ -295,9 +302,8 @@ static bool fit_surface(Fit *ft, RnFissure *f)
     for (int it = 0; it < RANSAC_ROUNDS; it++) {
         double A[3][3], B[3];
         for (int r = 0; r < 3; r++) {
-            const Sheet *s = &ft->s[ft->idx[lcg_next(&g, ft->n)]];
-            double p[3] = {s->p[0], s->p[1], s->p[2]}, u, a, b;
-            surf_terms(f, p, &u, &a, &b);
+            double u, a, b;
+            cand_terms(ft, lcg_next(&g, ft->n), f, &u, &a, &b);
             A[r][0] = 1, A[r][1] = a, A[r][2] = b, B[r] = u;
         }
         double x[3];
@@ -325,8 +331,8 @@ static bool fit_surface(Fit *ft, RnFissure *f)
             if (!ft->inl[i])
                 continue;
             const Sheet *s = &ft->s[ft->idx[i]];
-            double p[3] = {s->p[0], s->p[1], s->p[2]}, u, a, b;
-            surf_terms(f, p, &u, &a, &b);
+            double u, a, b;
+            cand_terms(ft, i, f, &u, &a, &b);
             double t[6] = {1, a, a * a, b, b * b, a * a * a};
             if (f->horizontal)
                 t[2] = b; /* its third term is c3's: mapped below */
