@@ -646,14 +646,23 @@ const char *rn_lungct_lobe_of(const RnLobes *lb, int side, const double p[3])
     return rn_lungct_fissure_distance(&lb->horizontal, p, NULL) > 0 ? "RUL" : "RML";
 }
 
+const RnLobeInfo *rn_lungct_lobe_info(const char *code)
+{
+    static const RnLobeInfo lobes[] = {
+        {"RUL", "right upper lobe", "右肺上叶", "42400003", "Upper lobe of right lung"},
+        {"RML", "right middle lobe", "右肺中叶", "72481006", "Middle lobe of right lung"},
+        {"RLL", "right lower lobe", "右肺下叶", "266005", "Lower lobe of right lung"},
+        {"LUL", "left upper lobe", "左肺上叶", "44714003", "Upper lobe of left lung"},
+        {"LLL", "left lower lobe", "左肺下叶", "41224006", "Lower lobe of left lung"},
+    };
+    for (size_t i = 0; code && i < sizeof lobes / sizeof lobes[0]; i++)
+        if (!strcmp(code, lobes[i].code))
+            return &lobes[i];
+    return NULL;
+}
+
 const char *rn_lungct_lobe_name(const char *code)
 {
-    static const char *const names[][2] = {
-        {"RUL", "right upper lobe"}, {"RML", "right middle lobe"}, {"RLL", "right lower lobe"},
-        {"LUL", "left upper lobe"},  {"LLL", "left lower lobe"},
-    };
-    for (size_t i = 0; code && i < sizeof names / sizeof names[0]; i++)
-        if (!strcmp(code, names[i][0]))
-            return names[i][1];
-    return NULL;
+    const RnLobeInfo *li = rn_lungct_lobe_info(code);
+    return li ? li->name : NULL;
 }

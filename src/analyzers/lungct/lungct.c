@@ -39,16 +39,9 @@ static json_t *code(const char *scheme, const char *value, const char *meaning)
  * lung; NULL where neither is known. */
 static json_t *site_code(const RnNodule *n)
 {
-    static const char *const lobes[][3] = {
-        {"RUL", "42400003", "Upper lobe of right lung"},
-        {"RML", "72481006", "Middle lobe of right lung"},
-        {"RLL", "266005", "Lower lobe of right lung"},
-        {"LUL", "44714003", "Upper lobe of left lung"},
-        {"LLL", "41224006", "Lower lobe of left lung"},
-    };
-    for (size_t i = 0; n->lobe && i < sizeof lobes / sizeof lobes[0]; i++)
-        if (!strcmp(n->lobe, lobes[i][0]))
-            return code("SCT", lobes[i][1], lobes[i][2]);
+    const RnLobeInfo *li = rn_lungct_lobe_info(n->lobe);
+    if (li)
+        return code("SCT", li->sct, li->sct_meaning);
     if (n->side == 1)
         return code("SCT", "3341006", "Right lung");
     if (n->side == 2)
@@ -134,14 +127,8 @@ static const char *where_en(const RnNodule *n)
 
 static const char *where_zh(const RnNodule *n)
 {
-    static const char *const zh[][2] = {
-        {"RUL", "右肺上叶"}, {"RML", "右肺中叶"}, {"RLL", "右肺下叶"},
-        {"LUL", "左肺上叶"}, {"LLL", "左肺下叶"},
-    };
-    for (size_t i = 0; n->lobe && i < sizeof zh / sizeof zh[0]; i++)
-        if (!strcmp(n->lobe, zh[i][0]))
-            return zh[i][1];
-    return side_zh(n->side);
+    const RnLobeInfo *li = rn_lungct_lobe_info(n->lobe);
+    return li ? li->name_zh : side_zh(n->side);
 }
 
 static const char *type_zh(RnNoduleType t)

@@ -122,6 +122,12 @@ double rn_lungct_fissure_distance(const RnFissure *f, const double p[3], double 
 /* "RUL", "RML", "RLL", "LUL", "LLL" for a point (patient mm) of lung side (1 right, 2 left),
  * or NULL where the fissures that decide it were not found. */
 const char *rn_lungct_lobe_of(const RnLobes *lb, int side, const double p[3]);
+/* A lobe code's names: English, Chinese, and its SNOMED CT code and meaning; NULL for any
+ * other code. */
+typedef struct RnLobeInfo {
+    const char *code, *name, *name_zh, *sct, *sct_meaning;
+} RnLobeInfo;
+const RnLobeInfo *rn_lungct_lobe_info(const char *code);
 /* "right upper lobe" etc. for a code above; NULL otherwise. */
 const char *rn_lungct_lobe_name(const char *code);
 /* HU that the found fissures of lung side add at p (patient mm) by their measured profile;

@@ -391,7 +391,6 @@ typedef struct Work {
     const RnLungScan *scan;
     const RnLobes *lobes;   /* the fissures found (lungs->lobes), their profiles */
     bool fissures;          /* any found */
-    size_t crop_lo[3];      /* the crop's origin in the scan */
     /* owned by work_init / work_free */
     RnVolume *crop;
     uint8_t *own_lung, *own_lung30, *own_side, *own_grow10, *own_grow30;
@@ -402,14 +401,14 @@ typedef struct Work {
  * the first pass's threshold, and a region grown across it followed it out of the nodule
  * (seed 6's 6.4 mm ground-glass nodule, which a fissure crosses, read +29 % and its prior was
  * lost). */
-static double fissure_hu(const Work *wk, const Roi *r, size_t j)
+static double fissure_hu(const Work *wk, const Roi *r, const size_t crop_lo[3], size_t j)
 {
     if (!wk->fissures)
         return 0;
     size_t x = j % r->n[0] + r->lo[0], y = (j / r->n[0]) % r->n[1] + r->lo[1],
            z = j / (r->n[0] * r->n[1]) + r->lo[2];
-    double vc[3] = {(double)(x + wk->crop_lo[0]), (double)(y + wk->crop_lo[1]),
-                    (double)(z + wk->crop_lo[2])}, p[3];
+    double vc[3] = {(double)(x + crop_lo[0]), (double)(y + crop_lo[1]), (double)(z + crop_lo[2])},
+           p[3];
     rn_lungct_voxel_to_patient(wk->scan, vc, p);
     return rn_lungct_fissure_excess(wk->lobes, wk->side[rn_image_index(wk->w->nx, wk->w->ny, x,
                                                                         y, z)], p);
@@ -1552,7 +1551,7 @@ static int measure(Work *wk, const Cand *c, const size_t crop_lo[3], int id, RnN
                 /* the fissure is in the voxel's parenchyma share only: with c the contrast
                  * (T is its half), the voxel holds (u - e) / (1 - e / c) above P; a voxel
                  * inside the nodule, where the fissure is not, keeps its value */
-                double e = fissure_hu(wk, &r, j), c2 = 2.0 * (T - P);
+                double e = fissure_hu(wk, &r, crop_lo, j), c2 = 2.0 * (T - P);
                 if (e > 0 && c2 > 0) {
                     double q = fmin(e / c2, 0.9);
                     wk->allowed[j] = (hv - P - e) / (1.0 - q) >= T - P;
@@ -1911,9 +1910,9 @@ static int measure(Work *wk, const Cand *c, const size_t crop_lo[3], int id, RnN
     {
         float *pv = wk->dist; /* scratch until the weights below */
         size_t npw = 0;
-        for (size_t j = 0; j < nr; j++)
+        for (size_t j = 0; j < nr; j++) /* the parenchyma, less a fissure's sheet */
             if (wk->aux[j] && !wk->allowed[j] && roi_hu(wk, &r, j) < T)
-                pv[npw++] = roi_hu(wk, &r, j) - (float)fissure_hu(wk, &r, j); /* parenchyma */
+                pv[npw++] = roi_hu(wk, &r, j) - (float)fissure_hu(wk, &r, crop_lo, j);
         if (npw >= 20) {
             qsort(pv, npw, sizeof *pv, cmp_float);
             Pw = pv[npw / 2];
@@ -2034,7 +2033,7 @@ static int measure(Work *wk, const Cand *c, const size_t crop_lo[3], int id, RnN
              * profile at the voxel's distance, over the contrast), a voxel weighing wt holds
              * (wt - e) / (1 - e) of nodule. Without it a 5-6 mm solid nodule 2.6-2.9 mm from
              * a fissure read +8 to +12 %, a ground-glass one the fissure crosses +29 %. */
-            double e = fissure_hu(wk, &r, j) / ref;
+            double e = fissure_hu(wk, &r, crop_lo, j) / ref;
             if (e > 0.005) {
                 e = e > 0.9 ? 0.9 : e;
                 wt = (wt - e) / (1.0 - e);
@@ -2339,7 +2338,6 @@ static int work_init(const RnLungScan *scan, const RnLungs *lungs, Work *wk, RnE
     wk->scan = scan;
     wk->lobes = &lungs->lobes;
     wk->fissures = lungs->lobes.oblique[1].found || lungs->lobes.oblique[2].found;
-    memcpy(wk->crop_lo, lungs->bbox_lo, sizeof wk->crop_lo);
     wk->w = w;
     size_t nx = w->nx, ny = w->ny, nz = w->nz, n = nx * ny * nz;
     const size_t *lo = lungs->bbox_lo;
