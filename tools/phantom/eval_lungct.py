@@ -57,8 +57,10 @@ def phantom_dir(work, th, noise, seed, new, kind, tilt=0.0, pixel=PIXEL_MM, nps=
 
 def phantom(work, th, noise, seed, count, days, prior, new, tilt=0.0, pixel=PIXEL_MM,
             nps="white", overlap=0, psf=PSF_MM, ssp="box", fissures=False):
-    d = phantom_dir(work, th, noise, seed, new, "prior" if prior else "cur", tilt, pixel, nps,
-                    overlap, psf, ssp, fissures)
+    # prior: False (the current scan), True (the prior) or "stable" (a prior without growth)
+    d = phantom_dir(work, th, noise, seed, new,
+                    "stable" if prior == "stable" else "prior" if prior else "cur", tilt, pixel,
+                    nps, overlap, psf, ssp, fissures)
     if not os.path.exists(os.path.join(d, "truth.json")):
         cmd = [sys.executable, os.path.join(HERE, "make_ct_phantom.py"), d, "--random", str(count),
                "--thickness", str(th), "--noise", str(noise), "--seed", str(seed),
@@ -71,6 +73,8 @@ def phantom(work, th, noise, seed, count, days, prior, new, tilt=0.0, pixel=PIXE
             cmd.append("--fissures")
         if prior:
             cmd.append("--prior")
+        if prior == "stable":
+            cmd.append("--stable")
         subprocess.run(cmd, check=True)
     truth = json.load(open(os.path.join(d, "truth.json")))
     # radnode reads the folder: keep the truth beside it, not in it
@@ -155,6 +159,9 @@ def main():
     ap.add_argument("--fissures", action="store_true",
                     help="draw the interlobar fissures (make_ct_phantom.py --fissures) and "
                          "score each found nodule's lobe")
+    ap.add_argument("--stable", action="store_true",
+                    help="priors in which nothing grew (make_ct_phantom.py --stable): counts "
+                         "how often growth beyond the measurement error is called")
     ap.add_argument("--check", action="store_true",
                     help="exit 1 unless, at slices <= 2.5 mm, sensitivity for solid nodules >= 5 mm "
                          "is >= 95 %% at <= 2 FP/scan; at <= 1.25 mm the median |volume error| "
@@ -172,14 +179,15 @@ def main():
                 cur, prior = (phantom_dir(args.work, th, noise, seed, args.new, k, args.tilt,
                                           args.pixel, args.nps, args.overlap, args.psf,
                                           args.ssp, args.fissures)
-                              for k in ("cur", "prior"))
+                              for k in ("cur", "stable" if args.stable else "prior"))
                 tc, tp = load_truth(cur), load_truth(prior)
                 if tc is None:
                     cur, tc = phantom(args.work, th, noise, seed, args.count, args.days, False,
                                       args.new, args.tilt, args.pixel, args.nps, args.overlap,
                                       args.psf, args.ssp, args.fissures)
                 if tp is None:
-                    prior, tp = phantom(args.work, th, noise, seed, args.count, args.days, True,
+                    prior, tp = phantom(args.work, th, noise, seed, args.count, args.days,
+                                        "stable" if args.stable else True,
                                         args.new, args.tilt, args.pixel, args.nps, args.overlap,
                                         args.psf, args.ssp, args.fissures)
                 t0 = time.time()
@@ -224,10 +232,20 @@ def main():
                         row["prior_found_by"] = n.get("prior_found_by")
                         row["vol_err"] = n["volume_mm3"] / t["volume_mm3"] - 1
                         row["type_found"] = n.get("type")
+                        row["juxtapleural_found"] = n.get("juxtapleural")
+                        row["juxtavascular_found"] = n.get("juxtavascular")
+                        if n.get("volume_sd_mm3") is not None:
+                            row["vol_sd"] = n["volume_sd_mm3"] / n["volume_mm3"]
                         if n.get("prior_volume_mm3"):
                             row["prior_vol_err"] = n["prior_volume_mm3"] / vp - 1
-                        if n.get("vdt_days"):
+                            if n.get("prior_volume_sd_mm3") is not None:
+                                row["prior_vol_sd"] = n["prior_volume_sd_mm3"] / n["prior_volume_mm3"]
+                        if n.get("vdt_days") and vdt_true:
                             row["vdt_err"] = n["vdt_days"] / vdt_true - 1
+                        if n.get("vdt_ci95_days"):
+                            row["vdt_ci"] = n["vdt_ci95_days"]
+                        if n.get("growth_significant") is not None:
+                            row["growth_significant"] = n["growth_significant"]
                         if "lobe" in t:
                             row["lobe"], row["lobe_found"] = t["lobe"], n.get("lobe")
                             row["fissure_distance_mm"] = t["fissure_distance_mm"]
@@ -296,6 +314,30 @@ def main():
         fpps = sum(s["fp"] for s in sc) / max(1, len(sc))
         print("  slices %g mm: sensitivity solid >= 5 mm %.1f %% (n %d) at %.2f FP/scan %s" % (
             th, 100 * sens, len(rs), fpps, "MET" if sens >= 0.95 and fpps <= 2 else "NOT MET"))
+    # the reported uncertainty: is the error within the 95 % interval as often as it says?
+    zs = {}
+    for r in rows:
+        for k, sd in (("vol_err", "vol_sd"), ("prior_vol_err", "prior_vol_sd")):
+            if r.get(k) is not None and r.get(sd):
+                zs.setdefault(r["attachment"], []).append(abs(math.log(1 + r[k])) / r[sd])
+    if zs:
+        allz = [z for v in zs.values() for z in v]
+        print("  volume within its 95 %% interval (log error <= 1.96 SD): %d/%d (%.1f %%; %s)" % (
+            sum(z <= 1.96 for z in allz), len(allz), 100 * sum(z <= 1.96 for z in allz) /
+            len(allz), ", ".join("%s %d/%d" % (a, sum(z <= 1.96 for z in v), len(v))
+                                 for a, v in sorted(zs.items()))))
+    g = [r for r in rows if r["growth"] >= 0.25 and "vdt_ci" in r]
+    if g:
+        inside = [r for r in g if (r["vdt_ci"][0] is None or r["vdt_true"] >= r["vdt_ci"][0]) and
+                  (r["vdt_ci"][1] is None or r["vdt_true"] <= r["vdt_ci"][1])]
+        sig = [r for r in g if r.get("growth_significant")]
+        print("  true VDT within the reported 95 %% interval, pairs grown >= 25 %%: %d/%d; "
+              "growth beyond the measurement error: %d/%d" % (len(inside), len(g), len(sig),
+                                                               len(g)))
+    if args.stable:
+        st = [r for r in rows if r.get("growth_significant") is not None]
+        print("  stable pairs (nothing grew): growth beyond the measurement error called for "
+              "%d of %d matched" % (len([r for r in st if r["growth_significant"]]), len(st)))
     targeted = [r for r in rows if r.get("prior_found_by", "detection") != "detection"]
     print("  prior counterparts measured at the registered location (not detected in the prior):"
           " %d" % len(targeted))

@@ -344,13 +344,13 @@ def truth_entry(args, nd, att, scale, cc, scene):
          "diameters_mm": [round(2 * float(a), 2), round(2 * float(b), 2), round(2 * float(cz), 2)],
          "volume_mm3": round(full, 2),
          "solid_core_mm": round(core * scale, 2) if core else 0,
-         "vdt_days": vdt}
+         "vdt_days": None if args.stable else vdt}
     if scene.get("fissures"):
         lobe, dist = lobe_of(c, scene)  # c: the centre in object coordinates
         t["lobe"], t["fissure_distance_mm"] = lobe, round(dist, 1)
     if att == "pleura":
         # the part inside the lung at both time points: the wall's share changes with growth
-        s_pri = (2.0 ** (-args.days / vdt)) ** (1.0 / 3.0)
+        s_pri = 1.0 if args.stable else (2.0 ** (-args.days / vdt)) ** (1.0 / 3.0)
         v_cur, v_pri = (4.0 / 3.0 * math.pi * np.prod(np.array(semi) * k) *
                         visible_share(nd, k, scene) for k in (1.0, s_pri))
         t["volume_full_mm3"] = t["volume_mm3"]
@@ -437,7 +437,7 @@ def render(args, prior):
     for nd, att in zip(nodules, attach):
         nid, typ, c, semi, ang, hu, core, vdt, note = nd
         scale = 1.0
-        if prior:
+        if prior and not args.stable:
             scale = (2.0 ** (-args.days / vdt)) ** (1.0 / 3.0)
         rmax = max(semi) * scale + 2 * max(px, th)
         cc = R @ np.array(c, float) + s  # centre in scanner coordinates
@@ -644,6 +644,10 @@ def main():
     ap.add_argument("--new", type=int, default=0, metavar="K",
                     help="with --random: K more nodules that are absent from the prior (new "
                          "since then; truth marks them \"new\"); the first N stay as without it")
+    ap.add_argument("--stable", action="store_true",
+                    help="with --prior: the nodules have not grown since (the same sizes; "
+                         "truth's vdt_days null): only the noise, the patient's position and "
+                         "the date differ")
     ap.add_argument("--truth-only", action="store_true",
                     help="write truth.json only (for a series made earlier with the same options)")
     args = ap.parse_args()

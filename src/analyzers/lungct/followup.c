@@ -264,11 +264,28 @@ void rn_lungct_link(RnNodule *c, const RnNodule *p, int prior_index, double days
     c->is_new = false;
     c->prior_index = prior_index;
     c->prior_volume_mm3 = p->volume_mm3;
+    c->prior_volume_sd_mm3 = p->volume_sd_mm3;
     c->prior_mean_axis_mm = p->mean_axis_mm;
     memcpy(c->prior_center_patient, p->center_patient, sizeof c->prior_center_patient);
     c->volume_change_percent =
         p->volume_mm3 > 0 ? 100.0 * (c->volume_mm3 - p->volume_mm3) / p->volume_mm3 : 0;
     c->vdt_days = rn_lungct_vdt(p->volume_mm3, c->volume_mm3, days);
+    c->growth_significant = false;
+    memset(c->change_ci95_percent, 0, sizeof c->change_ci95_percent);
+    memset(c->vdt_ci95_days, 0, sizeof c->vdt_ci95_days);
+    if (!(p->volume_mm3 > 0) || !(c->volume_mm3 > 0))
+        return;
+    /* ln(V2 / V1) is near normal with the variance of the two relative SDs */
+    double s1 = p->volume_sd_mm3 / p->volume_mm3, s2 = c->volume_sd_mm3 / c->volume_mm3;
+    double lr = log(c->volume_mm3 / p->volume_mm3), s = sqrt(s1 * s1 + s2 * s2);
+    double lo = lr - RN_LUNGCT_CI95_Z * s, hi = lr + RN_LUNGCT_CI95_Z * s;
+    c->change_ci95_percent[0] = 100.0 * (exp(lo) - 1.0);
+    c->change_ci95_percent[1] = 100.0 * (exp(hi) - 1.0);
+    c->growth_significant = lo > 0;
+    if (days > 0) {
+        c->vdt_ci95_days[0] = hi > 0 ? days * M_LN2 / hi : 0;
+        c->vdt_ci95_days[1] = lo > 0 ? days * M_LN2 / lo : 0;
+    }
 }
 
 int rn_lungct_match(RnNoduleList *cur, const RnNoduleList *prior, const RnLungRegistration *reg,

@@ -307,6 +307,16 @@ static json_t *build(const RnAnalysisInput *in, Analysis *cur, Analysis *prior, 
                                                          r1(n->center_voxel[2])));
         json_object_set_new(o, "volume_mm3", json_real(r1(n->volume_mm3)));
         json_object_set_new(o, "volume_threshold_mm3", json_real(r1(n->volume_voxels_mm3)));
+        json_object_set_new(o, "volume_sd_mm3", json_real(r1(n->volume_sd_mm3)));
+        json_object_set_new(o, "volume_ci95_mm3",
+                            json_pack("[f, f]",
+                                      r1(fmax(0, n->volume_mm3 -
+                                                     RN_LUNGCT_CI95_Z * n->volume_sd_mm3)),
+                                      r1(n->volume_mm3 + RN_LUNGCT_CI95_Z * n->volume_sd_mm3)));
+        json_object_set_new(o, "measurement_noise",
+                            json_pack("{s:f, s:f, s:f}", "hu", r1(n->noise_hu), "correlation",
+                                      r2(n->noise_correlation), "volume_sd_mm3",
+                                      r1(n->volume_noise_sd_mm3)));
         json_object_set_new(o, "long_axis_mm", json_real(r1(n->long_axis_mm)));
         json_object_set_new(o, "short_axis_mm", json_real(r1(n->short_axis_mm)));
         json_object_set_new(o, "mean_axis_mm", json_real(n->mean_axis_mm));
@@ -316,6 +326,7 @@ static json_t *build(const RnAnalysisInput *in, Analysis *cur, Analysis *prior, 
         json_object_set_new(o, "lung", json_string(side_name(n->side)));
         json_object_set_new(o, "lobe", n->lobe ? json_string(n->lobe) : json_null());
         json_object_set_new(o, "juxtapleural", json_boolean(n->juxtapleural));
+        json_object_set_new(o, "juxtavascular", json_boolean(n->juxtavascular));
         json_object_set_new(o, "extent_limited", json_boolean(n->limited));
         json_object_set_new(o, "mass", json_boolean(n->long_axis_mm > 30.0));
         json_object_set_new(o, "hu", json_pack("{s:f, s:f, s:f, s:f, s:f}", "mean", r1(n->hu_mean),
@@ -348,9 +359,22 @@ static json_t *build(const RnAnalysisInput *in, Analysis *cur, Analysis *prior, 
                                     json_pack("[f, f, f]", r1(n->prior_center_patient[0]),
                                               r1(n->prior_center_patient[1]),
                                               r1(n->prior_center_patient[2])));
+                json_object_set_new(o, "prior_volume_sd_mm3",
+                                    json_real(r1(n->prior_volume_sd_mm3)));
                 json_object_set_new(o, "volume_change_percent",
                                     json_real(r1(n->volume_change_percent)));
+                json_object_set_new(o, "volume_change_ci95_percent",
+                                    json_pack("[f, f]", r1(n->change_ci95_percent[0]),
+                                              r1(n->change_ci95_percent[1])));
+                json_object_set_new(o, "growth_significant", json_boolean(n->growth_significant));
                 json_object_set_new(o, "vdt_days", vdt > 0 ? json_real(round(vdt)) : json_null());
+                json_object_set_new(
+                    o, "vdt_ci95_days",
+                    json_pack("[o, o]",
+                              n->vdt_ci95_days[0] > 0 ? json_real(round(n->vdt_ci95_days[0]))
+                                                      : json_null(),
+                              n->vdt_ci95_days[1] > 0 ? json_real(round(n->vdt_ci95_days[1]))
+                                                      : json_null()));
                 json_object_set_new(o, "vdt_class",
                                     json_string(n->volume_change_percent >= 25
                                                     ? rn_lungct_vdt_class(vdt)
@@ -385,10 +409,23 @@ static json_t *build(const RnAnalysisInput *in, Analysis *cur, Analysis *prior, 
             add_measurement(meas, group,
                             code("99RADNODE", "MEAN-DIAM", "Mean of long and short axis"),
                             n->mean_axis_mm, "mm", "millimeter", NULL, src);
-            if (have_prior && !n->is_new && n->vdt_days > 0)
+            add_measurement(meas, group,
+                            code("99RADNODE", "VOL-SD", "Volume uncertainty (1 SD)"),
+                            r1(n->volume_sd_mm3), "mm3", "cubic millimeter", NULL, src);
+            if (have_prior && !n->is_new && n->vdt_days > 0) {
                 add_measurement(meas, group,
                                 code("99RADNODE", "VDT", "Volume doubling time"),
                                 round(n->vdt_days), "d", "day", NULL, src);
+                add_measurement(meas, group,
+                                code("99RADNODE", "VDT-CI95-LOW",
+                                     "Volume doubling time, 95 % interval lower bound"),
+                                round(n->vdt_ci95_days[0]), "d", "day", NULL, src);
+                if (n->vdt_ci95_days[1] > 0) /* unbounded: growth within the error */
+                    add_measurement(meas, group,
+                                    code("99RADNODE", "VDT-CI95-HIGH",
+                                         "Volume doubling time, 95 % interval upper bound"),
+                                    round(n->vdt_ci95_days[1]), "d", "day", NULL, src);
+            }
             if (have_prior && !n->is_new)
                 add_measurement(meas, group,
                                 code("99RADNODE", "VOL-CHANGE", "Volume change since prior"),
@@ -441,17 +478,31 @@ static json_t *build(const RnAnalysisInput *in, Analysis *cur, Analysis *prior, 
                     rn_format(line, sizeof line, "%s: new since the prior CT.", id);
                     rn_format(linez, sizeof linez, "%s：较前次CT新出现。", id);
                 } else if (n->vdt_days > 0) {
+                    /* the VDT's 95 % interval from the two volumes' uncertainty; without an
+                     * upper bound, the growth is within the measurements' error */
+                    char ci[120], ciz[120];
+                    if (n->vdt_ci95_days[1] > 0) {
+                        rn_format(ci, sizeof ci, "95 %% interval %.0f-%.0f days",
+                                  n->vdt_ci95_days[0], n->vdt_ci95_days[1]);
+                        rn_format(ciz, sizeof ciz, "95%% 区间 %.0f-%.0f 天", n->vdt_ci95_days[0],
+                                  n->vdt_ci95_days[1]);
+                    } else {
+                        rn_format(ci, sizeof ci, "95 %% interval from %.0f days: growth within "
+                                                 "the measurement error", n->vdt_ci95_days[0]);
+                        rn_format(ciz, sizeof ciz, "95%% 区间 %.0f 天以上：增大未超出测量误差",
+                                  n->vdt_ci95_days[0]);
+                    }
                     rn_format(line, sizeof line, "%s: volume %.0f -> %.0f mm3 (%+.0f %%) in %.0f "
-                                                 "days, VDT %.0f days (%s; confidence %s%s).",
+                                                 "days, VDT %.0f days (%s; %s; confidence %s%s).",
                               id, n->prior_volume_mm3, n->volume_mm3, n->volume_change_percent,
                               days, n->vdt_days,
                               n->volume_change_percent >= 25 ? rn_lungct_vdt_class(n->vdt_days)
                                                              : "growth < 25 %",
-                              vdt_conf, ndiff ? ", protocols differ" : "");
+                              ci, vdt_conf, ndiff ? ", protocols differ" : "");
                     rn_format(linez, sizeof linez, "%s：体积 %.0f -> %.0f mm3（%+.0f%%），间隔 %.0f 天，"
-                                                   "倍增时间 %.0f 天（可信度 %s%s）。", id,
+                                                   "倍增时间 %.0f 天（%s；可信度 %s%s）。", id,
                               n->prior_volume_mm3, n->volume_mm3, n->volume_change_percent, days,
-                              n->vdt_days, vdt_conf, ndiff ? "，两次扫描参数不同" : "");
+                              n->vdt_days, ciz, vdt_conf, ndiff ? "，两次扫描参数不同" : "");
                 } else {
                     rn_format(line, sizeof line, "%s: volume %.0f -> %.0f mm3 (%+.0f %%): not "
                                                  "growing.", id, n->prior_volume_mm3,

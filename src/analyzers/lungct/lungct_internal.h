@@ -141,11 +141,16 @@ typedef enum RnNoduleType {
     RN_NODULE_GROUND_GLASS,
 } RnNoduleType;
 
+#define RN_LUNGCT_CI95_Z 1.96 /* the normal quantile of a two-sided 95 % interval */
+
 typedef struct RnNodule {
     double center_voxel[3];   /* HU-weighted centroid, voxel units */
     double center_patient[3]; /* mm */
     double volume_mm3;        /* partial-volume corrected */
     double volume_voxels_mm3; /* voxels at the threshold, no correction */
+    double volume_noise_sd_mm3; /* the volume's SD from the image noise (measure()) */
+    double volume_sd_mm3;     /* with the method's own error (rn_lungct_volume_sd) */
+    double noise_hu, noise_correlation; /* the parenchyma's noise round the nodule */
     double long_axis_mm, short_axis_mm, mean_axis_mm; /* axial plane */
     double long_axis_pts[2][2]; /* key-slice pixel coordinates (column, row) of the long axis */
     size_t key_slice;         /* sorted slice index where the long axis lies */
@@ -163,11 +168,18 @@ typedef struct RnNodule {
     double sphericity;        /* smallest / largest Hessian eigenvalue magnitude */
     double fp_score;          /* classifier's nodule probability; -1 where the rules decided */
     bool juxtapleural;
+    bool juxtavascular;       /* vessels were cut off it (measure()) */
     bool limited;             /* extent cut by the search radius (mass against the mediastinum) */
     /* follow-up */
     bool has_prior, is_new;
     double prior_volume_mm3, prior_mean_axis_mm, volume_change_percent, vdt_days;
+    double prior_volume_sd_mm3;
     double prior_center_patient[3];
+    /* the 95 % intervals of the volume change and of the VDT from both volumes' SDs (the VDT's
+     * upper bound 0 where the change's lower bound is not growth); growth_significant: the
+     * change's interval lies above 0 */
+    double change_ci95_percent[2], vdt_ci95_days[2];
+    bool growth_significant;
     int prior_index;
     bool prior_targeted; /* the prior was measured at the registered point (not detected) */
 } RnNodule;

@@ -110,6 +110,20 @@ static const double SCALES_MM[NSCALES] = {1.0, 1.4, 2.0, 2.8, 4.0, 5.6, 8.0, 11.
 #define GG_MIN_VOXELS 8    /* of them, to take their median as the ground-glass level */
 #define LEVEL_DEPTH_MM 1.4 /* subsolid voxels this far from the edge and core read the level */
 #define LEVEL_MIN_VOXELS 20 /* of them, to take their median (else the 20 farthest) */
+#define MEDIAN_VAR 1.5708   /* a median's variance x n over the noise's (pi / 2, Gaussian) */
+#define CORR_XY 2           /* noise correlation read to this many pixels in-plane, */
+#define CORR_Z 1            /* and slices */
+#define CORR_NOISE_SDS 3.0  /* the parenchyma voxels that tell the noise's correlation */
+/* the method's error at a nodule's surface, as a layer A / 6 mm thick (volume_sd) */
+#define SURFACE_ERR_GROUND_GLASS 0.02 /* mm */
+#define SURFACE_ERR_PART_SOLID 0.23
+#define SURFACE_ERR_PLEURA 0.19
+#define SURFACE_ERR_VESSEL 0.15
+/* and its floor, a share of the volume */
+#define ERR_FLOOR_SOLID 0.0005
+#define ERR_FLOOR_SUBSOLID 0.005
+#define ERR_FLOOR_PLEURA 0.012
+#define ERR_FLOOR_VESSEL 0.003
 #define LEVEL_MIN_DEPTH_MM 1.25 /* ... where those lie this far at least */
 #define CORE_BLUR_MM2 0.5  /* the core's squared distance counts this much less */
 #define LEVEL_DEPTH_SIGMAS 2.6 /* ... and LEVEL_DEPTH_MM at least this many edge widths deep */
@@ -398,9 +412,9 @@ typedef struct Work {
 
 /* What a found fissure adds at ROI voxel j to its parenchyma (HU; the fissure's measured
  * profile), 0 without one: the phantom's fissure voxels read -720 HU on average and -680 to
- * -700 in their brightest tenth (parenchyma -843), above the first pass's threshold, and a region grown across it followed it out of the nodule
- * (seed 6's 6.4 mm ground-glass nodule, which a fissure crosses, read +29 % and its prior was
- * lost). */
+ * -700 in their brightest tenth (parenchyma -843), above the first pass's threshold, and a
+ * region grown across it followed it out of the nodule (seed 6's 6.4 mm ground-glass nodule,
+ * which a fissure crosses, read +29 % and its prior was lost). */
 static double fissure_hu(const Work *wk, const Roi *r, const size_t crop_lo[3], size_t j)
 {
     if (!wk->fissures)
@@ -1133,8 +1147,11 @@ static long cut_dense_passages(Work *wk, const Roi *r, size_t *seed, size_t cent
  * sphere of the radius of its largest cross-section (in-plane sizes are reliable; the slice
  * thickness is not); the slab holding its centroid is filled by its chord only over part of the
  * thickness (a 4 mm sphere centred on a slice boundary fills 0.8 of each 2.5 mm slab), and the
- * contrast of the central voxels is divided by that share. Mi is returned when it is higher. */
-static double partial_volume_density(Work *wk, const Roi *r, double P, double Mi)
+ * contrast of the central voxels is divided by that share. Mi is returned when it is higher.
+ * *var_unit (may be NULL): the estimate's variance per unit of the noise's, where it is not Mi
+ * (0 where it is). */
+static double partial_volume_density(Work *wk, const Roi *r, double P, double Mi,
+                                     double *var_unit)
 {
     const double *sp = wk->w->spacing;
     size_t nxy = r->n[0] * r->n[1], nr = nxy * r->n[2];
@@ -1153,6 +1170,8 @@ static double partial_volume_density(Work *wk, const Roi *r, double P, double Mi
             c[2] += (double)(j / nxy);
             n += 1;
         }
+    if (var_unit)
+        *var_unit = 0;
     if (n < 1 || !best_area)
         return Mi;
     for (int a = 0; a < 3; a++)
@@ -1184,6 +1203,8 @@ static double partial_volume_density(Work *wk, const Roi *r, double P, double Mi
     f = f < 0.25 ? 0.25 : f > 1 ? 1 : f;
     double D = P + (core - P) / f;
     D = D > DENSITY_MAX_HU ? DENSITY_MAX_HU : D;
+    if (var_unit && D > Mi)
+        *var_unit = 1.0 / ((double)cnt * f * f);
     return D > Mi ? D : Mi;
 }
 
@@ -1470,6 +1491,94 @@ static double box_mean(const RnVolume *w, size_t x, size_t y, size_t z, int dzr)
 }
 
 /* Returns 1 when kept (nodule filled), 0 when rejected, negative on error. */
+/* The noise's correlation factor round the nodule: the variance of a sum of n neighbouring
+ * voxels over n times one voxel's (1 for white noise; about 2 for the phantom's noise shaped as
+ * after filtered back-projection), from the autocorrelation of the parenchyma voxels
+ * (wk->aux, not wk->allowed, below T; a found fissure's sheet removed) to CORR_XY pixels and
+ * CORR_Z slices. Only voxels within CORR_NOISE_SDS noise SDs of the level take part: the blurred
+ * edges of vessels and of the wall below T are structure, not noise, and with them a nodule
+ * among vessels read 5-67 (white noise, 1.0 away from them). wk->vals is scratch. */
+static double noise_correlation(Work *wk, const Roi *r, const size_t crop_lo[3], double T,
+                                double level, double noise)
+{
+    size_t nr = r->n[0] * r->n[1] * r->n[2];
+    float *v = wk->vals;
+    double var = 0;
+    size_t n = 0;
+    for (size_t j = 0; j < nr; j++) {
+        v[j] = NAN;
+        double hv = roi_hu(wk, r, j);
+        if (wk->aux[j] && !wk->allowed[j] && hv < T) {
+            double u = hv - fissure_hu(wk, r, crop_lo, j) - level;
+            if (fabs(u) > CORR_NOISE_SDS * noise)
+                continue;
+            v[j] = (float)u;
+            var += u * u;
+            n++;
+        }
+    }
+    if (n < 100 || var <= 0)
+        return 1.0;
+    var /= (double)n;
+    double k = 1.0;
+    for (int dz = 0; dz <= CORR_Z; dz++)
+        for (int dy = dz ? -CORR_XY : 0; dy <= CORR_XY; dy++)
+            for (int dx = dz || dy ? -CORR_XY : 1; dx <= CORR_XY; dx++) {
+                if (dz >= (int)r->n[2] || abs(dy) >= (int)r->n[1] || abs(dx) >= (int)r->n[0])
+                    continue;
+                double c = 0;
+                size_t m = 0;
+                for (size_t z = 0; z + (size_t)dz < r->n[2]; z++)
+                    for (size_t y = (size_t)(dy < 0 ? -dy : 0);
+                         y < r->n[1] - (size_t)(dy > 0 ? dy : 0); y++)
+                        for (size_t x = (size_t)(dx < 0 ? -dx : 0);
+                             x < r->n[0] - (size_t)(dx > 0 ? dx : 0); x++) {
+                            size_t j = roi_index(r, x, y, z);
+                            size_t q = roi_index(r, (size_t)((long)x + dx),
+                                                 (size_t)((long)y + dy), z + (size_t)dz);
+                            if (!isnan(v[j]) && !isnan(v[q])) {
+                                c += (double)v[j] * v[q];
+                                m++;
+                            }
+                        }
+                if (m >= 50)
+                    k += 2.0 * c / (double)m / var;
+            }
+    return k < 1.0 ? 1.0 : k;
+}
+
+/* The volume's SD: the noise's (measure()) and the method's own error, a share of the volume
+ * in two parts: one at the nodule's surface, A / d for a nodule of equivalent diameter d (a
+ * layer A / 6 mm thick), and a floor F, whatever the size; both by where the nodule lies and
+ * what it is made of, on slices up to 1.25 mm, and in proportion to the slice beyond. They were
+ * set on the phantoms of seeds 1-10 (0.625 and 1.25 mm, 15 HU; eval_lungct.py): A so that the
+ * error lies within 1.96 SD in 95 % of each kind's measurements, F from the nodules of 10 mm
+ * and more; they are checked on seeds 11-20 and on noisier phantoms (docs/lungct.md). A free
+ * solid nodule's error is the noise's and F 0.05 %; a ground-glass one's F 0.5 %, A 0.02 mm; a
+ * part-solid one's A 0.23 mm (the thin ring of ground glass round its core); one on the pleura
+ * F 1.2 %, A 0.19 mm (where the wall's blur meets the nodule's); one on a vessel F 0.3 %,
+ * A 0.15 mm (the vessel's zone; the gross failures of the smallest ones, 24-42 % at 4 mm, are
+ * beyond any such term and stay outside the interval). */
+static double volume_sd(const RnNodule *n, double slice_mm)
+{
+    double a = 0, f = ERR_FLOOR_SOLID;
+    if (n->type != RN_NODULE_SOLID) {
+        a = n->type == RN_NODULE_PART_SOLID ? SURFACE_ERR_PART_SOLID : SURFACE_ERR_GROUND_GLASS;
+        f = ERR_FLOOR_SUBSOLID;
+    }
+    if (n->juxtapleural) {
+        a = fmax(a, SURFACE_ERR_PLEURA);
+        f = fmax(f, ERR_FLOOR_PLEURA);
+    }
+    if (n->juxtavascular) {
+        a = fmax(a, SURFACE_ERR_VESSEL);
+        f = fmax(f, ERR_FLOOR_VESSEL);
+    }
+    double d = cbrt(6.0 * n->volume_mm3 / M_PI);
+    double sys = hypot(f, a / d) * fmax(1.0, slice_mm / 1.25) * n->volume_mm3;
+    return hypot(n->volume_noise_sd_mm3, sys);
+}
+
 static int measure(Work *wk, const Cand *c, const size_t crop_lo[3], int id, RnNodule *nd,
                    RnError *err)
 {
@@ -1664,7 +1773,7 @@ static int measure(Work *wk, const Cand *c, const size_t crop_lo[3], int id, RnN
      * vessel, and it goes with its partial-volume rim; a solid core (part-solid nodule) lies
      * inside. Subsolid is judged on the partial-volume-corrected density: a small solid
      * nodule on thick slices has a low median too. */
-    if (M < SOLID_HU && partial_volume_density(wk, &r, P, M) < SOLID_HU) {
+    if (M < SOLID_HU && partial_volume_density(wk, &r, P, M, NULL) < SOLID_HU) {
         long s2 = cut_dense_passages(wk, &r, &seed, cpos_roi(&r, c));
         if (s2 < 0)
             return 0;
@@ -1791,9 +1900,15 @@ static int measure(Work *wk, const Cand *c, const size_t crop_lo[3], int id, RnN
      * is then estimated from the central voxels, corrected for the share of their slab that
      * the nodule fills (partial_volume_density). */
     double D = Mi;
+    /* the level's variance per unit of the noise's (a median of n voxels: pi / 2n), for the
+     * volume's uncertainty below; it follows every change of the level */
+    double ref_var = MEDIAN_VAR / (double)(nv >= 8 ? nv : count);
     bool small = nv < SMALL_INTERIOR_VOXELS;
-    if (small)
-        D = partial_volume_density(wk, &r, P, Mi);
+    if (small) {
+        double pv_var = 0;
+        D = partial_volume_density(wk, &r, P, Mi, &pv_var);
+        ref_var = pv_var > 0 ? pv_var : ref_var;
+    }
     /* A nodule whose density says solid is taken at soft-tissue density at least: on a small
      * nodule the estimate corrects for the slab but not for the in-plane blur (a 3 mm nodule
      * reads a few hundred HU low, which inflates every partial-volume weight, by 40 % at
@@ -1801,6 +1916,8 @@ static int measure(Work *wk, const Cand *c, const size_t crop_lo[3], int id, RnN
      * down by the blur (+6 % volume at 0.625 mm). The type below still follows D. */
     double D_ref = D >= SOLID_HU && D < SMALL_SOLID_REF_HU ? SMALL_SOLID_REF_HU : D;
     double ref = D_ref - P < MIN_CONTRAST_HU ? MIN_CONTRAST_HU : D_ref - P;
+    if (D_ref != D || D - P < MIN_CONTRAST_HU)
+        ref_var = 0; /* a fixed level */
     bool gg_level = false; /* a ground-glass nodule's level was read (subsolid_level) */
     /* A part-solid nodule: its edge is ground glass, far less dense than the interior median
      * (the solid core pulls it up), and a boundary voxel is a mix of parenchyma and the edge's
@@ -1834,6 +1951,7 @@ static int measure(Work *wk, const Cand *c, const size_t crop_lo[3], int id, RnN
         bool part_solid = false;
         if (D - edge > EDGE_DENSITY_GAP_HU && edge < SOLID_HU && edge - P >= MIN_CONTRAST_HU) {
             ref = edge - P;
+            ref_var = MEDIAN_VAR / (double)ne;
             part_solid = true;
         }
         /* A part-solid nodule of 6-10 mm, or on thick slices: the core's blur reaches the
@@ -1848,6 +1966,7 @@ static int measure(Work *wk, const Cand *c, const size_t crop_lo[3], int id, RnN
             ncore += wk->region[j] && roi_hu(wk, &r, j) >= SOLID_HU;
         if (Mi < SOLID_HU && ncore >= CORE_MIN_VOXELS && M - P >= MIN_CONTRAST_HU && M - P < ref) {
             ref = M - P;
+            ref_var = MEDIAN_VAR / (double)count;
             part_solid = true;
         }
         /* Both levels above are the blur's as much as the ground glass's: the outer layer is
@@ -1863,6 +1982,7 @@ static int measure(Work *wk, const Cand *c, const size_t crop_lo[3], int id, RnN
             return (int)nf;
         if (nf > 0 && gg < SOLID_HU && gg - P >= MIN_CONTRAST_HU) {
             ref = gg - P;
+            ref_var = MEDIAN_VAR / (double)nf;
             gg_level = !part_solid;
         }
     }
@@ -1897,8 +2017,11 @@ static int measure(Work *wk, const Cand *c, const size_t crop_lo[3], int id, RnN
             nf = deblurred_level(wk, &r, P, ew, &gg, err);
         if (nf < 0)
             return (int)nf;
-        if (nf > 0 && gg < SOLID_HU && gg - P >= ref && gg - P <= (1.0 + LEVEL_MAX_RISE) * ref)
+        if (nf > 0 && gg < SOLID_HU && gg - P >= ref &&
+            gg - P <= (1.0 + LEVEL_MAX_RISE) * ref) {
             ref = gg - P;
+            ref_var = MEDIAN_VAR / (double)nf;
+        }
     }
     /* The parenchyma's level and noise for the weights, from the search ball's lung voxels
      * beyond the shell and below T. The first estimates (the ball's voxels below -600 HU) take
@@ -1907,9 +2030,9 @@ static int measure(Work *wk, const Cand *c, const size_t crop_lo[3], int id, RnN
      * (-66 mm3) and the noisy rules below applied to a clean image (-11 % in all). P itself,
      * which set T and is a classifier feature, stays. */
     double Pw = P;
+    size_t npw = 0;
     {
         float *pv = wk->dist; /* scratch until the weights below */
-        size_t npw = 0;
         for (size_t j = 0; j < nr; j++) /* the parenchyma, less a fissure's sheet */
             if (wk->aux[j] && !wk->allowed[j] && roi_hu(wk, &r, j) < T)
                 pv[npw++] = roi_hu(wk, &r, j) - (float)fissure_hu(wk, &r, crop_lo, j);
@@ -1988,6 +2111,7 @@ static int measure(Work *wk, const Cand *c, const size_t crop_lo[3], int id, RnN
         size_t x = j % r.n[0], y = (j / r.n[0]) % r.n[1], z = j / (r.n[0] * r.n[1]);
         size_t gi = rn_image_index(nx, ny, x + r.lo[0], y + r.lo[1], z + r.lo[2]);
         double hv = w->data[gi], hw = hwv[j], wt;
+        hwv[j] = 0;
         bool inreg = wk->region[j];
         if (!inreg && wk->vessel[j] == VESSEL_OUT)
             continue; /* a vessel cut off the nodule, and its partial-volume rim */
@@ -2021,12 +2145,16 @@ static int measure(Work *wk, const Cand *c, const size_t crop_lo[3], int id, RnN
                     wk->low[j - r.n[0]] && wk->low[j + r.n[0]] && wk->low[j - r.n[0] * r.n[1]] &&
                     wk->low[j + r.n[0] * r.n[1]];
         double lin = (hv - Pw) / ref;
+        bool linear = false;
         if (deep && !noisy)
-            wt = lin > 1.0 + 3.0 * noise / ref ? 1.0 : lin;
+            wt = (linear = lin <= 1.0 + 3.0 * noise / ref) ? lin : 1.0;
         else if (deep && fmax(hv, hw) - Pw >= INTERIOR_FULL * ref)
             wt = 1;
         else
-            wt = lin < -0.5 ? -0.5 : lin > top ? top : lin;
+            wt = (linear = lin >= -0.5 && lin <= top) ? lin : lin < -0.5 ? -0.5 : top;
+        /* hwv now holds the weight's slope in the voxel's value (x ref): 1 where it is linear,
+         * 0 where it is clipped or counts whole (the uncertainty below) */
+        hwv[j] = linear ? 1.0f : 0.0f;
         if (wk->fissures && wt != 1.0) {
             /* A fissure through the shell adds its sheet to the parenchyma's share of each
              * voxel: with e the share the sheet gives a voxel of parenchyma (its measured
@@ -2037,6 +2165,7 @@ static int measure(Work *wk, const Cand *c, const size_t crop_lo[3], int id, RnN
             if (e > 0.005) {
                 e = e > 0.9 ? 0.9 : e;
                 wt = (wt - e) / (1.0 - e);
+                hwv[j] /= (float)(1.0 - e);
             }
         }
         wts[j] = (float)wt;
@@ -2056,12 +2185,25 @@ static int measure(Work *wk, const Cand *c, const size_t crop_lo[3], int id, RnN
      * those voxels (the cap under the vessel, its blurred edge) is. With the vessel counted
      * inside the ellipsoid, seed 5's 5.8 mm nodule on a 2.8 mm vessel read +16 % at
      * 1.25 mm. */
+    /* For the uncertainty: sums over the voxels whose weight is linear in their value, of the
+     * slope squared (the noise), of weight - 1 (the parenchyma's level, in every weight and in
+     * the contrast) and of the weight (the nodule's level, in the contrast). A mirrored voxel
+     * counts as if its noise were its own (its variance is then slightly under-counted). */
+    double u_g2 = 0, u_p = 0, u_ref = 0;
     for (size_t j = 0; j < nr; j++) {
         double wt = wts[j];
+        size_t js = j;
         if (wk->sym_ok && wk->vessel[j] && wk->allowed[j]) {
             size_t k = mirror_voxel(&r, sp, j, wk->sym_mu);
-            if (k != SIZE_MAX && !wk->vessel[k])
+            if (k != SIZE_MAX && !wk->vessel[k]) {
                 wt = wts[k];
+                js = k;
+            }
+        }
+        if (wk->allowed[js] && hwv[js] > 0) {
+            u_g2 += (double)hwv[js] * hwv[js];
+            u_p += (wt - 1.0) * hwv[js];
+            u_ref += wt;
         }
         vol += wt * vox;
         if (wt > 0) {
@@ -2170,7 +2312,17 @@ static int measure(Work *wk, const Cand *c, const size_t crop_lo[3], int id, RnN
             memcpy(pts, p2, sizeof pts);
         }
     }
+    /* The volume's uncertainty from the image noise (one SD): first order in each voxel's
+     * value, through the linear weights, the parenchyma's level (a median of npw voxels) and
+     * the nodule's (ref_var), with the noise's correlation round the nodule. */
+    double kc = noise > 0 ? noise_correlation(wk, &r, crop_lo, T, Pw, noise) : 1.0;
+    size_t np_level = npw >= 20 ? npw : np;
+    double units = u_g2 + ref_var * u_ref * u_ref +
+                   (np_level ? MEDIAN_VAR / (double)np_level * u_p * u_p : 0);
     memset(nd, 0, sizeof *nd);
+    nd->volume_noise_sd_mm3 = noise * sqrt(kc * units) * vox / ref;
+    nd->noise_hu = noise;
+    nd->noise_correlation = kc;
     nd->center_voxel[0] = cx / wsum + (double)crop_lo[0];
     nd->center_voxel[1] = cy / wsum + (double)crop_lo[1];
     nd->center_voxel[2] = cz / wsum + (double)crop_lo[2];
@@ -2197,6 +2349,7 @@ static int measure(Work *wk, const Cand *c, const size_t crop_lo[3], int id, RnN
     nd->fp_score = score;
     nd->sphericity = c->sphericity;
     nd->juxtapleural = pleura;
+    nd->juxtavascular = ncyl > 0;
     nd->limited = touching > 2;
     double solid_share = ninterior ? (double)nsolid_int / (double)ninterior
                                    : solid_vox / (double)nreg;
@@ -2226,6 +2379,7 @@ static int measure(Work *wk, const Cand *c, const size_t crop_lo[3], int id, RnN
         }
         nd->solid_long_axis_mm = bl;
     }
+    nd->volume_sd_mm3 = volume_sd(nd, sp[2]);
     size_t cvx = (size_t)lround(cx / wsum), cvy = (size_t)lround(cy / wsum),
            cvz = (size_t)lround(cz / wsum);
     cvx = cvx < nx ? cvx : nx - 1;

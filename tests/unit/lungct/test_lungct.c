@@ -1,16 +1,15 @@
 /*
- * Lung nodule analyzer: doubling time and categories on fixed numbers, then
- * the merging of duplicate findings on fixed numbers, then the whole analyzer
- * on a phantom pair written by tools/phantom/make_ct_phantom.py (known
- * nodules, a prior 180 days earlier, shifted and rotated): every nodule
- * >= 4 mm found (those on the pleura and on a vessel included, and matched to
- * their prior), the small solid spheres typed solid, no nodule reported
- * twice, volume error of solid nodules >= 6 mm, VDT against the truth; the
- * false-positive classifier on fixed feature vectors; and on
- * the real CT of ../shared/data (lesion centroid inside the annotated boxes,
- * its volume within the boxes' inscribed ellipses, lung volume plausible). The phantom part needs /usr/bin/python3 with numpy and pydicom
- * and the real part the shared data; each is skipped with a message when
- * absent. Per-nodule figures are printed for the record (docs/lungct.md).
+ * Lung nodule analyzer: doubling time, its 95 % interval and categories on fixed numbers, then
+ * the merging of duplicate findings on fixed numbers, then the whole analyzer on a phantom pair
+ * written by tools/phantom/make_ct_phantom.py (known nodules, a prior 180 days earlier, shifted
+ * and rotated): every nodule >= 4 mm found (those on the pleura and on a vessel included, and
+ * matched to their prior), the small solid spheres typed solid, no nodule reported twice,
+ * volume error of solid nodules >= 6 mm, VDT against the truth; the false-positive classifier
+ * on fixed feature vectors; and on the real CT of ../shared/data (lesion centroid inside the
+ * annotated boxes, its volume within the boxes' inscribed ellipses, lung volume plausible).
+ * The phantom part needs /usr/bin/python3 with numpy and pydicom and the real part the shared
+ * data; each is skipped with a message when absent. Per-nodule figures are printed for the
+ * record (docs/lungct.md).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -42,6 +41,42 @@ static void test_vdt_and_classes(void **state)
     assert_true(rn_lungct_date_days("19700102") == 1);
     assert_true(rn_lungct_date_days("20240601") - rn_lungct_date_days("20231204") == 180);
     assert_true(rn_lungct_date_days("2024") < 0);
+}
+
+/* The 95 % intervals of a change and its VDT (rn_lungct_link), against figures worked by
+ * hand: 100 +- 3 mm3 then 150 +- 4.5 mm3 in 180 days (3 % each: ln 1.5 +- 1.96 x 4.24 %). */
+static void test_vdt_interval(void **state)
+{
+    (void)state;
+    RnNodule p, c;
+    memset(&p, 0, sizeof p);
+    memset(&c, 0, sizeof c);
+    p.volume_mm3 = 100;
+    p.volume_sd_mm3 = 3;
+    c.volume_mm3 = 150;
+    c.volume_sd_mm3 = 4.5;
+    rn_lungct_link(&c, &p, 0, 180);
+    assert_true(fabs(c.vdt_days - 307.7) < 0.1);
+    assert_true(fabs(c.vdt_ci95_days[0] - 255.34) < 0.01);
+    assert_true(fabs(c.vdt_ci95_days[1] - 387.10) < 0.01);
+    assert_true(fabs(c.change_ci95_percent[0] - 38.03) < 0.01);
+    assert_true(fabs(c.change_ci95_percent[1] - 63.01) < 0.01);
+    assert_true(c.growth_significant);
+    assert_true(fabs(c.prior_volume_sd_mm3 - 3) < 1e-12);
+    /* +3 % against 3 % each: within the error; no upper bound to the VDT */
+    c.volume_mm3 = 103;
+    c.volume_sd_mm3 = 3;
+    rn_lungct_link(&c, &p, 0, 180);
+    assert_false(c.growth_significant);
+    assert_true(c.change_ci95_percent[0] < 0 && c.change_ci95_percent[1] > 3);
+    assert_true(fabs(c.vdt_ci95_days[0] - 1118.86) < 0.01);
+    assert_true(c.vdt_ci95_days[1] == 0);
+    /* no SD known: the interval is the value itself */
+    c.volume_sd_mm3 = p.volume_sd_mm3 = 0;
+    rn_lungct_link(&c, &p, 0, 180);
+    assert_true(c.growth_significant);
+    assert_true(fabs(c.vdt_ci95_days[0] - c.vdt_days) < 1e-9 &&
+                fabs(c.vdt_ci95_days[1] - c.vdt_days) < 1e-9);
 }
 
 static void test_categories(void **state)
@@ -505,6 +540,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_vdt_and_classes),
+        cmocka_unit_test(test_vdt_interval),
         cmocka_unit_test(test_categories),
         cmocka_unit_test(test_merge_duplicates),
         cmocka_unit_test(test_lobe_of),
