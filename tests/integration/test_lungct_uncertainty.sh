@@ -9,6 +9,8 @@
 #   the pairs, and every pair grown >= 25 % is called grown beyond the measurement error;
 # - against a prior in which nothing grew (make_ct_phantom.py --stable: other noise, another
 #   position): growth beyond the error is called for at most 1 nodule.
+# - the grown pair's SR gives each nodule's volume and volume change their SD (TID 310 "+/-,
+#   range of measurement uncertainty") and the VDT's 95 % bounds (dsrdump; skipped without it).
 # Skips (77) without /usr/bin/python3 + numpy + pydicom.
 # shellcheck source=tests/integration/lungct_lib.sh
 . "$(dirname "$0")/lungct_lib.sh"
@@ -19,7 +21,8 @@ for v in cur: grown:--prior stable:"--prior --stable" ct40:"--noise 40 --nps ct"
     /usr/bin/python3 "$PH" "$tmp/$name" --random 12 --seed 21 --thickness 1.25 ${v#*:} \
         >/dev/null || { echo "FAIL: phantom $name"; exit 1; }
 done
-for v in grown:"$tmp/cur --prior $tmp/grown" stable:"$tmp/cur --prior $tmp/stable" \
+for v in grown:"$tmp/cur --prior $tmp/grown --out $tmp/grown.out" \
+         stable:"$tmp/cur --prior $tmp/stable" \
          ct40:"$tmp/ct40"; do
     name=${v%%:*}
     # shellcheck disable=SC2086
@@ -105,4 +108,17 @@ for b in bad:
     print("FAIL:", b)
 sys.exit(1 if bad else 0)
 PY
+if command -v dsrdump >/dev/null; then
+    sr=$(ls "$tmp"/grown.out/SR_*.dcm 2>/dev/null | head -1)
+    [ -n "$sr" ] || { echo "FAIL: no SR written"; exit 1; }
+    dsrdump "$sr" >"$tmp/sr.txt" || { echo "FAIL: dsrdump"; exit 1; }
+    groups=$(grep -c '"Tracking Identifier")="Lung nodule' "$tmp/sr.txt")
+    unc=$(grep -c '"+/-, range of measurement uncertainty")=' "$tmp/sr.txt")
+    low=$(grep -c '"Volume doubling time, 95 % interval lower bound")=' "$tmp/sr.txt")
+    echo "SR: $groups nodule groups, $unc uncertainties, $low VDT lower bounds"
+    # a volume's and a change's SD in each group of a matched nodule; a lower bound per VDT
+    if [ "$groups" -lt 10 ] || [ "$unc" -lt $((2 * groups - 2)) ] || [ "$low" -lt 8 ]; then
+        echo "FAIL: the SR's uncertainties"; exit 1
+    fi
+fi
 echo "PASS: lungct volume and VDT uncertainty"

@@ -234,6 +234,8 @@ def main():
                         row["type_found"] = n.get("type")
                         row["juxtapleural_found"] = n.get("juxtapleural")
                         row["juxtavascular_found"] = n.get("juxtavascular")
+                        row["prior_type_found"] = n.get("prior_type")
+                        row["lung_rads"] = n.get("lung_rads")
                         if n.get("volume_sd_mm3") is not None:
                             row["vol_sd"] = n["volume_sd_mm3"] / n["volume_mm3"]
                         if n.get("prior_volume_mm3"):

@@ -56,9 +56,25 @@ void rn_lungct_lungrads_nodule(const RnNodule *n, bool has_prior, RnLungCategory
             else set(c, "4B", -1, "Lung-RADS v2022 4B: solid nodule >= 15 mm");
         }
     } else if (n->type == RN_NODULE_PART_SOLID) {
-        if (growing && s >= 4)
-            set(c, "4B", -1, "Lung-RADS v2022 4B: part-solid nodule with a growing solid "
-                             "component >= 4 mm");
+        /* its solid component is new (a new nodule, or ground glass in the prior) or grows
+         * (its long axis by more than 1.5 mm) */
+        bool matched = has_prior && !n->is_new;
+        bool solid_new = is_new || (matched && n->prior_type == RN_NODULE_GROUND_GLASS);
+        bool solid_growing = matched && n->prior_type == RN_NODULE_PART_SOLID &&
+                             s - n->prior_solid_axis_mm > 1.5;
+        if ((solid_new || solid_growing) && s >= 4)
+            set(c, "4B", -1, solid_new ? "Lung-RADS v2022 4B: part-solid nodule with a new solid "
+                                         "component >= 4 mm"
+                                       : "Lung-RADS v2022 4B: part-solid nodule with a growing "
+                                         "solid component >= 4 mm");
+        else if (is_new && d < 6)
+            set(c, "3", -1, "Lung-RADS v2022 3: new part-solid nodule < 6 mm total mean "
+                            "diameter");
+        else if ((solid_new || solid_growing) && d >= 6)
+            set(c, "4A", -1, solid_new ? "Lung-RADS v2022 4A: part-solid nodule >= 6 mm with a "
+                                         "new solid component < 4 mm"
+                                       : "Lung-RADS v2022 4A: part-solid nodule >= 6 mm with a "
+                                         "growing solid component < 4 mm");
         else if (d < 6)
             set(c, "2", -1, "Lung-RADS v2022 2: part-solid nodule < 6 mm total mean diameter");
         else if (s < 6)
@@ -73,11 +89,15 @@ void rn_lungct_lungrads_nodule(const RnNodule *n, bool has_prior, RnLungCategory
     } else {
         if (d < 30)
             set(c, "2", -1, "Lung-RADS v2022 2: ground-glass nodule < 30 mm");
-        else if (growing || !has_prior)
-            set(c, "3", -1, "Lung-RADS v2022 3: ground-glass nodule >= 30 mm (baseline) or "
-                            "growing");
+        else if (!has_prior)
+            set(c, "3", -1, "Lung-RADS v2022 3: ground-glass nodule >= 30 mm at baseline");
+        else if (is_new)
+            set(c, "3", -1, "Lung-RADS v2022 3: new ground-glass nodule >= 30 mm");
         else
-            set(c, "2", -1, "Lung-RADS v2022 2: ground-glass nodule >= 30 mm, stable");
+            set(c, "2", -1, growing ? "Lung-RADS v2022 2: ground-glass nodule >= 30 mm, slowly "
+                                      "growing"
+                                    : "Lung-RADS v2022 2: ground-glass nodule >= 30 mm, "
+                                      "unchanged");
     }
 }
 

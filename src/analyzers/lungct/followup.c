@@ -265,6 +265,8 @@ void rn_lungct_link(RnNodule *c, const RnNodule *p, int prior_index, double days
     c->prior_index = prior_index;
     c->prior_volume_mm3 = p->volume_mm3;
     c->prior_volume_sd_mm3 = p->volume_sd_mm3;
+    c->prior_type = p->type;
+    c->prior_solid_axis_mm = p->type == RN_NODULE_PART_SOLID ? p->solid_long_axis_mm : 0;
     c->prior_mean_axis_mm = p->mean_axis_mm;
     memcpy(c->prior_center_patient, p->center_patient, sizeof c->prior_center_patient);
     c->volume_change_percent =

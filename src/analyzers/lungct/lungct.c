@@ -361,6 +361,8 @@ static json_t *build(const RnAnalysisInput *in, Analysis *cur, Analysis *prior, 
                                               r1(n->prior_center_patient[2])));
                 json_object_set_new(o, "prior_volume_sd_mm3",
                                     json_real(r1(n->prior_volume_sd_mm3)));
+                json_object_set_new(o, "prior_type",
+                                    json_string(rn_lungct_type_name(n->prior_type)));
                 json_object_set_new(o, "volume_change_percent",
                                     json_real(r1(n->volume_change_percent)));
                 json_object_set_new(o, "volume_change_ci95_percent",
@@ -379,6 +381,14 @@ static json_t *build(const RnAnalysisInput *in, Analysis *cur, Analysis *prior, 
                                     json_string(n->volume_change_percent >= 25
                                                     ? rn_lungct_vdt_class(vdt)
                                                     : "no significant growth (< 25 %)"));
+                /* the classes the VDT's interval spans (unbounded: slow) */
+                json_object_set_new(
+                    o, "vdt_class_range",
+                    vdt > 0 ? json_pack("[s, s]", rn_lungct_vdt_class(n->vdt_ci95_days[0]),
+                                        n->vdt_ci95_days[1] > 0
+                                            ? rn_lungct_vdt_class(n->vdt_ci95_days[1])
+                                            : "slow")
+                            : json_null());
                 json_object_set_new(o, "vdt_confidence", json_string(vdt_conf));
                 json_object_set_new(o, "protocol_differences", json_incref(diffs));
             } else {
@@ -398,10 +408,12 @@ static json_t *build(const RnAnalysisInput *in, Analysis *cur, Analysis *prior, 
                                                                : "Ground-glass nodule");
             add_measurement(meas, group, code("SCT", "118565006", "Volume"), r1(n->volume_mm3),
                             "mm3", "cubic millimeter", q, src);
+            json_t *vm = json_array_get(meas, json_array_size(meas) - 1);
+            /* its SD: the SR's TID 310 uncertainty, the ORU's second NM, the PDF's column */
+            json_object_set_new(vm, "uncertainty", json_real(r1(n->volume_sd_mm3)));
             json_t *site = site_code(n);
             if (site)
-                json_object_set_new(json_array_get(meas, json_array_size(meas) - 1),
-                                    "finding_site", site);
+                json_object_set_new(vm, "finding_site", site);
             add_measurement(meas, group, code("SCT", "103339001", "Long Axis"),
                             r1(n->long_axis_mm), "mm", "millimeter", NULL, src);
             add_measurement(meas, group, code("SCT", "103340004", "Short Axis"),
@@ -409,9 +421,6 @@ static json_t *build(const RnAnalysisInput *in, Analysis *cur, Analysis *prior, 
             add_measurement(meas, group,
                             code("99RADNODE", "MEAN-DIAM", "Mean of long and short axis"),
                             n->mean_axis_mm, "mm", "millimeter", NULL, src);
-            add_measurement(meas, group,
-                            code("99RADNODE", "VOL-SD", "Volume uncertainty (1 SD)"),
-                            r1(n->volume_sd_mm3), "mm3", "cubic millimeter", NULL, src);
             if (have_prior && !n->is_new && n->vdt_days > 0) {
                 add_measurement(meas, group,
                                 code("99RADNODE", "VDT", "Volume doubling time"),
@@ -426,10 +435,19 @@ static json_t *build(const RnAnalysisInput *in, Analysis *cur, Analysis *prior, 
                                          "Volume doubling time, 95 % interval upper bound"),
                                     round(n->vdt_ci95_days[1]), "d", "day", NULL, src);
             }
-            if (have_prior && !n->is_new)
+            if (have_prior && !n->is_new) {
                 add_measurement(meas, group,
                                 code("99RADNODE", "VOL-CHANGE", "Volume change since prior"),
                                 r1(n->volume_change_percent), "%", "percent", NULL, src);
+                /* the change's SD, (V2 / V1) x the two relative SDs in quadrature */
+                double s1 = n->prior_volume_mm3 > 0 ? n->prior_volume_sd_mm3 / n->prior_volume_mm3
+                                                    : 0,
+                       s2 = n->volume_mm3 > 0 ? n->volume_sd_mm3 / n->volume_mm3 : 0;
+                json_object_set_new(json_array_get(meas, json_array_size(meas) - 1),
+                                    "uncertainty",
+                                    json_real(r1((100.0 + n->volume_change_percent) *
+                                                 hypot(s1, s2))));
+            }
             double px = scan->hu->spacing[0];
             /* the source image's own pixels: a tilted scan's slices were shifted on the grid */
             double sx = scan->shift_px ? scan->shift_px[n->key_slice][0] : 0,
@@ -482,8 +500,12 @@ static json_t *build(const RnAnalysisInput *in, Analysis *cur, Analysis *prior, 
                      * upper bound, the growth is within the measurements' error */
                     char ci[120], ciz[120];
                     if (n->vdt_ci95_days[1] > 0) {
-                        rn_format(ci, sizeof ci, "95 %% interval %.0f-%.0f days",
-                                  n->vdt_ci95_days[0], n->vdt_ci95_days[1]);
+                        const char *c0 = rn_lungct_vdt_class(n->vdt_ci95_days[0]),
+                                   *c1 = rn_lungct_vdt_class(n->vdt_ci95_days[1]);
+                        rn_format(ci, sizeof ci, "95 %% interval %.0f-%.0f days%s%s%s%s",
+                                  n->vdt_ci95_days[0], n->vdt_ci95_days[1],
+                                  strcmp(c0, c1) ? ", " : "", strcmp(c0, c1) ? c0 : "",
+                                  strcmp(c0, c1) ? " to " : "", strcmp(c0, c1) ? c1 : "");
                         rn_format(ciz, sizeof ciz, "95%% 区间 %.0f-%.0f 天", n->vdt_ci95_days[0],
                                   n->vdt_ci95_days[1]);
                     } else {
@@ -512,6 +534,15 @@ static json_t *build(const RnAnalysisInput *in, Analysis *cur, Analysis *prior, 
                 }
                 json_array_append_new(en, json_string(line));
                 json_array_append_new(zh, json_string(linez));
+                if (!n->is_new && n->prior_type != n->type) {
+                    /* a ground-glass nodule gaining a solid component is the change to see */
+                    rn_format(line, sizeof line, "%s: %s in the prior CT, %s now.", id,
+                              rn_lungct_type_name(n->prior_type), rn_lungct_type_name(n->type));
+                    rn_format(linez, sizeof linez, "%s：前次CT为%s结节，本次为%s结节。", id,
+                              type_zh(n->prior_type), type_zh(n->type));
+                    json_array_append_new(en, json_string(line));
+                    json_array_append_new(zh, json_string(linez));
+                }
             }
         }
     }

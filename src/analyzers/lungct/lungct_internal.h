@@ -174,6 +174,8 @@ typedef struct RnNodule {
     bool has_prior, is_new;
     double prior_volume_mm3, prior_mean_axis_mm, volume_change_percent, vdt_days;
     double prior_volume_sd_mm3;
+    double prior_solid_axis_mm; /* the prior's solid component (part-solid), 0 without one */
+    RnNoduleType prior_type;
     double prior_center_patient[3];
     /* the 95 % intervals of the volume change and of the VDT from both volumes' SDs (the VDT's
      * upper bound 0 where the change's lower bound is not growth); growth_significant: the

@@ -110,6 +110,16 @@ static const double SCALES_MM[NSCALES] = {1.0, 1.4, 2.0, 2.8, 4.0, 5.6, 8.0, 11.
 #define GG_MIN_VOXELS 8    /* of them, to take their median as the ground-glass level */
 #define LEVEL_DEPTH_MM 1.4 /* subsolid voxels this far from the edge and core read the level */
 #define LEVEL_MIN_VOXELS 20 /* of them, to take their median (else the 20 farthest) */
+#define LEVEL_MIN_DEPTH_MM 1.25 /* ... where those lie this far at least */
+#define CORE_BLUR_MM2 0.5  /* the core's squared distance counts this much less */
+#define LEVEL_DEPTH_SIGMAS 2.6 /* ... and LEVEL_DEPTH_MM at least this many edge widths deep */
+#define LEVEL_MAX_RISE 0.1 /* of the contrast: a deeper reading that rises more hit a core */
+#define WIDE_MIN_VOXELS 8  /* dense shell voxels outside the 10 mm mask: measure in the 30 mm one */
+#define WIDE_MAX_GAIN 1.3  /* ... and keep that measurement when it is at most this much larger */
+#define MASS_BULK_DEPTH 0.2 /* of the equivalent radius: a mass's bulk lies deeper */
+#define MASS_MIN_BULK 0.22  /* share of a mass's voxels in its bulk (a sphere: 0.51) */
+#define PARENCHYMA_ROUNDS 3 /* of the symmetric window that centres the parenchyma's level */
+/* the volume's uncertainty (volume_sd, noise_correlation) */
 #define MEDIAN_VAR 1.5708   /* a median's variance x n over the noise's (pi / 2, Gaussian) */
 #define CORR_XY 2           /* noise correlation read to this many pixels in-plane, */
 #define CORR_Z 1            /* and slices */
@@ -124,15 +134,6 @@ static const double SCALES_MM[NSCALES] = {1.0, 1.4, 2.0, 2.8, 4.0, 5.6, 8.0, 11.
 #define ERR_FLOOR_SUBSOLID 0.005
 #define ERR_FLOOR_PLEURA 0.012
 #define ERR_FLOOR_VESSEL 0.003
-#define LEVEL_MIN_DEPTH_MM 1.25 /* ... where those lie this far at least */
-#define CORE_BLUR_MM2 0.5  /* the core's squared distance counts this much less */
-#define LEVEL_DEPTH_SIGMAS 2.6 /* ... and LEVEL_DEPTH_MM at least this many edge widths deep */
-#define LEVEL_MAX_RISE 0.1 /* of the contrast: a deeper reading that rises more hit a core */
-#define WIDE_MIN_VOXELS 8  /* dense shell voxels outside the 10 mm mask: measure in the 30 mm one */
-#define WIDE_MAX_GAIN 1.3  /* ... and keep that measurement when it is at most this much larger */
-#define MASS_BULK_DEPTH 0.2 /* of the equivalent radius: a mass's bulk lies deeper */
-#define MASS_MIN_BULK 0.22  /* share of a mass's voxels in its bulk (a sphere: 0.51) */
-#define PARENCHYMA_ROUNDS 3 /* of the symmetric window that centres the parenchyma's level */
 #define RIM_RESTORE_PX 0.5 /* the pleural rim comes back within the nodule's ellipsoid + this */
 #define ROI_MAX_MM 60.0
 #define MASS_MIN_MM3 4000.0
@@ -1490,7 +1491,6 @@ static double box_mean(const RnVolume *w, size_t x, size_t y, size_t z, int dzr)
     return n ? s / n : -1000.0;
 }
 
-/* Returns 1 when kept (nodule filled), 0 when rejected, negative on error. */
 /* The noise's correlation factor round the nodule: the variance of a sum of n neighbouring
  * voxels over n times one voxel's (1 for white noise; about 2 for the phantom's noise shaped as
  * after filtered back-projection), from the autocorrelation of the parenchyma voxels
@@ -1579,6 +1579,7 @@ static double volume_sd(const RnNodule *n, double slice_mm)
     return hypot(n->volume_noise_sd_mm3, sys);
 }
 
+/* Returns 1 when kept (nodule filled), 0 when rejected, negative on error. */
 static int measure(Work *wk, const Cand *c, const size_t crop_lo[3], int id, RnNodule *nd,
                    RnError *err)
 {

@@ -118,6 +118,51 @@ static void test_categories(void **state)
     assert_string_equal(lr.code, "4A");
 }
 
+static const char *lungrads_of(RnNoduleType type, double d, double s, bool is_new,
+                               RnNoduleType prior_type, double prior_s, bool has_prior)
+{
+    static RnLungCategory c;
+    RnNodule n;
+    memset(&n, 0, sizeof n);
+    n.type = type;
+    n.mean_axis_mm = d;
+    n.solid_long_axis_mm = s;
+    n.has_prior = has_prior;
+    n.is_new = is_new;
+    n.prior_type = prior_type;
+    n.prior_solid_axis_mm = prior_s;
+    n.prior_mean_axis_mm = d;
+    rn_lungct_lungrads_nodule(&n, has_prior, &c);
+    return c.code;
+}
+
+/* Lung-RADS v2022 on follow-up: a part-solid nodule by its solid component, new (a new nodule,
+ * or ground glass in the prior) or growing (> 1.5 mm); a ground-glass nodule >= 30 mm new or
+ * at baseline (3) against unchanged or slowly growing (2). */
+static void test_lungrads_followup(void **state)
+{
+    (void)state;
+    const RnNoduleType PS = RN_NODULE_PART_SOLID, GG = RN_NODULE_GROUND_GLASS;
+    assert_string_equal(lungrads_of(PS, 5, 2, true, PS, 0, true), "3");  /* new, < 6 mm */
+    assert_string_equal(lungrads_of(PS, 8, 3, true, PS, 0, true), "4A"); /* new core < 4 */
+    assert_string_equal(lungrads_of(PS, 8, 5, true, PS, 0, true), "4B"); /* new core >= 4 */
+    /* ground glass in the prior: the core is new */
+    assert_string_equal(lungrads_of(PS, 8, 3, false, GG, 0, true), "4A");
+    assert_string_equal(lungrads_of(PS, 8, 4.5, false, GG, 0, true), "4B");
+    /* the core grew 2 mm, then 1 mm */
+    assert_string_equal(lungrads_of(PS, 9, 6, false, PS, 4, true), "4B");
+    assert_string_equal(lungrads_of(PS, 9, 6, false, PS, 5, true), "4A"); /* 6-8 mm core */
+    assert_string_equal(lungrads_of(PS, 9, 3.5, false, PS, 1.5, true), "4A"); /* grew, < 4 */
+    assert_string_equal(lungrads_of(PS, 9, 3.5, false, PS, 3.0, true), "3");  /* stable */
+    /* the baseline rules are unchanged */
+    assert_string_equal(lungrads_of(PS, 5, 2, false, PS, 0, false), "2");
+    assert_string_equal(lungrads_of(PS, 8, 3, false, PS, 0, false), "3");
+    assert_string_equal(lungrads_of(GG, 32, 0, false, GG, 0, false), "3");
+    assert_string_equal(lungrads_of(GG, 32, 0, true, GG, 0, true), "3");
+    assert_string_equal(lungrads_of(GG, 32, 0, false, GG, 0, true), "2");
+    assert_string_equal(lungrads_of(GG, 20, 0, true, GG, 0, true), "2");
+}
+
 static RnNodule nodule_at(double x, double y, double z, double volume, double long_axis)
 {
     RnNodule n;
@@ -542,6 +587,7 @@ int main(void)
         cmocka_unit_test(test_vdt_and_classes),
         cmocka_unit_test(test_vdt_interval),
         cmocka_unit_test(test_categories),
+        cmocka_unit_test(test_lungrads_followup),
         cmocka_unit_test(test_merge_duplicates),
         cmocka_unit_test(test_lobe_of),
         cmocka_unit_test(test_fp_classifier),
