@@ -29,6 +29,24 @@ static int rank(const char *code)
     return 0;
 }
 
+/* A solid nodule's size class in Lung-RADS (0: < 6 mm, 1: 6 to < 8, 2: 8 to < 15, 3: >= 15) */
+static int solid_size_class(double d)
+{
+    return d < 6 ? 0 : d < 8 ? 1 : d < 15 ? 2 : 3;
+}
+
+/* Its category by size alone (the baseline rules), the rule naming when */
+static void solid_by_size(RnLungCategory *c, double d, const char *when)
+{
+    static const char *codes[] = {"2", "3", "4A", "4B"};
+    static const char *sizes[] = {"< 6 mm", "6 to < 8 mm", "8 to < 15 mm", ">= 15 mm"};
+    int k = solid_size_class(d);
+    char rule[sizeof c->rule];
+    rn_format(rule, sizeof rule, "Lung-RADS v2022 %s: solid nodule %s %s", codes[k], sizes[k],
+              when);
+    set(c, codes[k], -1, rule);
+}
+
 void rn_lungct_lungrads_nodule(const RnNodule *n, bool has_prior, RnLungCategory *c)
 {
     double d = n->mean_axis_mm, s = n->solid_long_axis_mm;
@@ -44,16 +62,15 @@ void rn_lungct_lungrads_nodule(const RnNodule *n, bool has_prior, RnLungCategory
             else if (d < 6) set(c, "3", -1, "Lung-RADS v2022 3: new solid nodule 4 to < 6 mm");
             else if (d < 8) set(c, "4A", -1, "Lung-RADS v2022 4A: new solid nodule 6 to < 8 mm");
             else set(c, "4B", -1, "Lung-RADS v2022 4B: new solid nodule >= 8 mm");
+        } else if (has_prior && solid_size_class(d) > solid_size_class(n->prior_mean_axis_mm)) {
+            /* the size thresholds apply to a nodule that enlarges into a higher size class,
+             * growth or not */
+            solid_by_size(c, d, "reached without growth (mean diameter increase <= 1.5 mm)");
         } else if (has_prior) {
             set(c, "2", -1, "Lung-RADS v2022 2: solid nodule stable or slowly growing "
                             "(mean diameter increase <= 1.5 mm)");
         } else {
-            if (d < 6) set(c, "2", -1, "Lung-RADS v2022 2: solid nodule < 6 mm at baseline");
-            else if (d < 8) set(c, "3", -1, "Lung-RADS v2022 3: solid nodule 6 to < 8 mm at "
-                                            "baseline");
-            else if (d < 15) set(c, "4A", -1, "Lung-RADS v2022 4A: solid nodule 8 to < 15 mm at "
-                                             "baseline");
-            else set(c, "4B", -1, "Lung-RADS v2022 4B: solid nodule >= 15 mm");
+            solid_by_size(c, d, "at baseline");
         }
     } else if (n->type == RN_NODULE_PART_SOLID) {
         /* its solid component is new (a new nodule, or ground glass in the prior) or grows
@@ -93,6 +110,8 @@ void rn_lungct_lungrads_nodule(const RnNodule *n, bool has_prior, RnLungCategory
             set(c, "3", -1, "Lung-RADS v2022 3: ground-glass nodule >= 30 mm at baseline");
         else if (is_new)
             set(c, "3", -1, "Lung-RADS v2022 3: new ground-glass nodule >= 30 mm");
+        else if (n->prior_mean_axis_mm < 30)
+            set(c, "3", -1, "Lung-RADS v2022 3: ground-glass nodule reaching 30 mm");
         else
             set(c, "2", -1, growing ? "Lung-RADS v2022 2: ground-glass nodule >= 30 mm, slowly "
                                       "growing"

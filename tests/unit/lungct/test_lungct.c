@@ -137,8 +137,9 @@ static const char *lungrads_of(RnNoduleType type, double d, double s, bool is_ne
 }
 
 /* Lung-RADS v2022 on follow-up: a part-solid nodule by its solid component, new (a new nodule,
- * or ground glass in the prior) or growing (> 1.5 mm); a ground-glass nodule >= 30 mm new or
- * at baseline (3) against unchanged or slowly growing (2). */
+ * or ground glass in the prior) or growing (> 1.5 mm); a ground-glass nodule >= 30 mm new,
+ * at baseline or reaching 30 mm (3) against unchanged or slowly growing (2); a solid nodule
+ * entering a higher size class without growth by its size. */
 static void test_lungrads_followup(void **state)
 {
     (void)state;
@@ -161,6 +162,35 @@ static void test_lungrads_followup(void **state)
     assert_string_equal(lungrads_of(GG, 32, 0, true, GG, 0, true), "3");
     assert_string_equal(lungrads_of(GG, 32, 0, false, GG, 0, true), "2");
     assert_string_equal(lungrads_of(GG, 20, 0, true, GG, 0, true), "2");
+    /* a nodule that enlarges into a higher size class without growth (<= 1.5 mm) goes by its
+     * size; within its class it stays 2 */
+    RnNodule n;
+    RnLungCategory c;
+    memset(&n, 0, sizeof n);
+    n.type = RN_NODULE_SOLID;
+    n.has_prior = true;
+    n.mean_axis_mm = 8.2;
+    n.prior_mean_axis_mm = 7.0;
+    rn_lungct_lungrads_nodule(&n, true, &c);
+    assert_string_equal(c.code, "4A");
+    assert_non_null(strstr(c.rule, "without growth"));
+    n.prior_mean_axis_mm = 8.1;
+    rn_lungct_lungrads_nodule(&n, true, &c);
+    assert_string_equal(c.code, "2");
+    n.mean_axis_mm = 15.4; /* from 14.2 mm */
+    n.prior_mean_axis_mm = 14.2;
+    rn_lungct_lungrads_nodule(&n, true, &c);
+    assert_string_equal(c.code, "4B");
+    n.type = RN_NODULE_GROUND_GLASS;
+    n.mean_axis_mm = 31;
+    n.prior_mean_axis_mm = 29.5;
+    rn_lungct_lungrads_nodule(&n, true, &c);
+    assert_string_equal(c.code, "3");
+    n.mean_axis_mm = 8.5; /* baseline wording kept */
+    n.type = RN_NODULE_SOLID;
+    rn_lungct_lungrads_nodule(&n, false, &c);
+    assert_string_equal(c.code, "4A");
+    assert_non_null(strstr(c.rule, "8 to < 15 mm at baseline"));
 }
 
 static RnNodule nodule_at(double x, double y, double z, double volume, double long_axis)
