@@ -273,6 +273,7 @@ void rn_lungct_link(RnNodule *c, const RnNodule *p, int prior_index, double days
         p->volume_mm3 > 0 ? 100.0 * (c->volume_mm3 - p->volume_mm3) / p->volume_mm3 : 0;
     c->vdt_days = rn_lungct_vdt(p->volume_mm3, c->volume_mm3, days);
     c->growth_significant = false;
+    c->change_sd_percent = 0;
     memset(c->change_ci95_percent, 0, sizeof c->change_ci95_percent);
     memset(c->vdt_ci95_days, 0, sizeof c->vdt_ci95_days);
     if (!(p->volume_mm3 > 0) || !(c->volume_mm3 > 0))
@@ -281,6 +282,7 @@ void rn_lungct_link(RnNodule *c, const RnNodule *p, int prior_index, double days
     double s1 = p->volume_sd_mm3 / p->volume_mm3, s2 = c->volume_sd_mm3 / c->volume_mm3;
     double lr = log(c->volume_mm3 / p->volume_mm3), s = sqrt(s1 * s1 + s2 * s2);
     double lo = lr - RN_LUNGCT_CI95_Z * s, hi = lr + RN_LUNGCT_CI95_Z * s;
+    c->change_sd_percent = 100.0 * exp(lr) * s;
     c->change_ci95_percent[0] = 100.0 * (exp(lo) - 1.0);
     c->change_ci95_percent[1] = 100.0 * (exp(hi) - 1.0);
     c->growth_significant = lo > 0;

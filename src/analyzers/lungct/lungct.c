@@ -439,14 +439,8 @@ static json_t *build(const RnAnalysisInput *in, Analysis *cur, Analysis *prior, 
                 add_measurement(meas, group,
                                 code("99RADNODE", "VOL-CHANGE", "Volume change since prior"),
                                 r1(n->volume_change_percent), "%", "percent", NULL, src);
-                /* the change's SD, (V2 / V1) x the two relative SDs in quadrature */
-                double s1 = n->prior_volume_mm3 > 0 ? n->prior_volume_sd_mm3 / n->prior_volume_mm3
-                                                    : 0,
-                       s2 = n->volume_mm3 > 0 ? n->volume_sd_mm3 / n->volume_mm3 : 0;
                 json_object_set_new(json_array_get(meas, json_array_size(meas) - 1),
-                                    "uncertainty",
-                                    json_real(r1((100.0 + n->volume_change_percent) *
-                                                 hypot(s1, s2))));
+                                    "uncertainty", json_real(r1(n->change_sd_percent)));
             }
             double px = scan->hu->spacing[0];
             /* the source image's own pixels: a tilted scan's slices were shifted on the grid */
@@ -502,10 +496,11 @@ static json_t *build(const RnAnalysisInput *in, Analysis *cur, Analysis *prior, 
                     if (n->vdt_ci95_days[1] > 0) {
                         const char *c0 = rn_lungct_vdt_class(n->vdt_ci95_days[0]),
                                    *c1 = rn_lungct_vdt_class(n->vdt_ci95_days[1]);
-                        rn_format(ci, sizeof ci, "95 %% interval %.0f-%.0f days%s%s%s%s",
-                                  n->vdt_ci95_days[0], n->vdt_ci95_days[1],
-                                  strcmp(c0, c1) ? ", " : "", strcmp(c0, c1) ? c0 : "",
-                                  strcmp(c0, c1) ? " to " : "", strcmp(c0, c1) ? c1 : "");
+                        char span[64] = ""; /* the classes it spans, where they differ */
+                        if (strcmp(c0, c1))
+                            rn_format(span, sizeof span, ", %s to %s", c0, c1);
+                        rn_format(ci, sizeof ci, "95 %% interval %.0f-%.0f days%s",
+                                  n->vdt_ci95_days[0], n->vdt_ci95_days[1], span);
                         rn_format(ciz, sizeof ciz, "95%% 区间 %.0f-%.0f 天", n->vdt_ci95_days[0],
                                   n->vdt_ci95_days[1]);
                     } else {

@@ -181,6 +181,7 @@ typedef struct RnNodule {
      * upper bound 0 where the change's lower bound is not growth); growth_significant: the
      * change's interval lies above 0 */
     double change_ci95_percent[2], vdt_ci95_days[2];
+    double change_sd_percent; /* the change's SD, (V2 / V1) x the two relative SDs */
     bool growth_significant;
     int prior_index;
     bool prior_targeted; /* the prior was measured at the registered point (not detected) */

@@ -63,6 +63,7 @@ static void test_vdt_interval(void **state)
     assert_true(fabs(c.change_ci95_percent[1] - 63.01) < 0.01);
     assert_true(c.growth_significant);
     assert_true(fabs(c.prior_volume_sd_mm3 - 3) < 1e-12);
+    assert_true(fabs(c.change_sd_percent - 6.364) < 0.001); /* 1.5 x 4.243 % */
     /* +3 % against 3 % each: within the error; no upper bound to the VDT */
     c.volume_mm3 = 103;
     c.volume_sd_mm3 = 3;
