@@ -3,13 +3,16 @@
  * Society 2017 guidelines (incidental nodules). Sizes are the mean of long
  * and short axis to 0.1 mm (Lung-RADS) and the volume (Fleischner: < 100,
  * 100-250, > 250 mm3 for solid nodules). Each category carries the rule text
- * that produced it, so the radiologist sees why. Simplifications (documented
+ * that produced it, so the radiologist sees why. On follow-up: v2022's growth (more than
+ * 1.5 mm within 12 months), slow growth and stepped management, and Fleischner's growth,
+ * persistence and stability. Simplifications (documented
  * in docs/lungct.md): no lobe-specific, perifissural, airway or atypical-cyst
  * rules; the patient's risk is unknown to radnode, so Fleischner gives both
  * the low- and the high-risk recommendation.
  */
 #include "lungct_internal.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -47,11 +50,99 @@ static void solid_by_size(RnLungCategory *c, double d, const char *when)
     set(c, codes[k], -1, rule);
 }
 
+/* The category a nodule of this type and size has by the baseline rules (the prior's own
+ * category as far as radnode can know it: it does not read the prior's report) */
+static const char *baseline_code(RnNoduleType type, double d, double s)
+{
+    static const char *solid[] = {"2", "3", "4A", "4B"};
+    if (type == RN_NODULE_SOLID)
+        return solid[solid_size_class(d)];
+    if (type == RN_NODULE_PART_SOLID)
+        return d < 6 ? "2" : s < 6 ? "3" : s < 8 ? "4A" : "4B";
+    return d < 30 ? "2" : "3";
+}
+
+const char *rn_lungct_lungrads_prior(const RnNodule *n)
+{
+    if (!n->has_prior || n->is_new)
+        return NULL;
+    return baseline_code(n->prior_type, n->prior_mean_axis_mm, n->prior_solid_axis_mm);
+}
+
+double rn_lungct_growth_12_months(double d1, double d2, double days)
+{
+    if (!(d1 > 0) || !(d2 > d1) || !(days > RN_LUNGCT_YEAR_DAYS))
+        return d2 - d1;
+    /* a constant doubling time: d(t) = d1 (d2 / d1)^(t / days); the last 12 months hold the
+     * largest increase of any 12 months */
+    return d2 * (1.0 - pow(d1 / d2, RN_LUNGCT_YEAR_DAYS / days));
+}
+
+/* Growth by v2022's definition: more than 1.5 mm within 12 months (1); more than 1.5 mm only
+ * over a longer interval, slow growth (2); neither (0). */
+static int growth_of(double d1, double d2, double days)
+{
+    if (d2 - d1 <= 1.5)
+        return 0;
+    return rn_lungct_growth_12_months(d1, d2, days) > 1.5 ? 1 : 2;
+}
+
+/* v2022's stepped management of a nodule stable or decreased since the prior CT, whose
+ * category by the prior's size was prior_code: a 4A one at its 3-month CT becomes 3, a 3 one at
+ * its 6-month CT becomes 2; an interval that spans both steps (9 months) gives 2. Each
+ * follow-up is accepted from five sixths of its interval on (2.5, 5 and 7.5 months). A 4B
+ * nodule stays 4B: v2022 lowers it to 2 only when the diagnostic work-up shows it benign. A
+ * nodule whose volume grew by 25 % or more beyond its measurement error is not stable, whatever
+ * its diameters say: it keeps its category. */
+static void stepped(RnLungCategory *c, const RnNodule *n, const char *prior_code,
+                    const char *what, double days)
+{
+    char rule[sizeof c->rule], change[96];
+    double months = days / (RN_LUNGCT_YEAR_DAYS / 12.0);
+    rn_format(change, sizeof change, "mean diameter %+.1f mm over %.0f days",
+              n->mean_axis_mm - n->prior_mean_axis_mm, days);
+    if (strcmp(prior_code, "2") && n->volume_change_percent >= 25 && n->growth_significant) {
+        /* the diameters say stable, the volume says it grew (NELSON's 25 %, beyond the
+         * measurement error): it is not stepped down */
+        rn_format(rule, sizeof rule, "Lung-RADS v2022 %s: %s %s by the prior's size, %s (not "
+                                     "growth) but volume %+.0f %%: not stepped down", prior_code,
+                  what, prior_code, change, n->volume_change_percent);
+        set(c, prior_code, -1, rule);
+        return;
+    }
+    if (!strcmp(prior_code, "4B")) {
+        rn_format(rule, sizeof rule, "Lung-RADS v2022 4B: %s 4B by the prior's size, without "
+                                     "growth (%s); 2 only when the diagnostic work-up has shown "
+                                     "it benign", what, change);
+        set(c, "4B", -1, rule);
+    } else if (!strcmp(prior_code, "4A")) {
+        const char *code = months >= 7.5 ? "2" : months >= 2.5 ? "3" : "4A";
+        rn_format(rule, sizeof rule, "Lung-RADS v2022 %s: %s 4A by the prior's size, without "
+                                     "growth (%s): %s", code, what, change,
+                  months >= 7.5   ? "stepped down at the 3- and 6-month CTs"
+                  : months >= 2.5 ? "stepped down at its 3-month CT"
+                                  : "before its 3-month CT");
+        set(c, code, -1, rule);
+    } else if (!strcmp(prior_code, "3")) {
+        const char *code = months >= 5 ? "2" : "3";
+        rn_format(rule, sizeof rule, "Lung-RADS v2022 %s: %s 3 by the prior's size, without "
+                                     "growth (%s): %s", code, what, change,
+                  months >= 5 ? "stepped down at its 6-month CT" : "before its 6-month CT");
+        set(c, code, -1, rule);
+    } else {
+        rn_format(rule, sizeof rule, "Lung-RADS v2022 2: %s without growth (%s)", what, change);
+        set(c, "2", -1, rule);
+    }
+}
+
 void rn_lungct_lungrads_nodule(const RnNodule *n, bool has_prior, RnLungCategory *c)
 {
-    double d = n->mean_axis_mm, s = n->solid_long_axis_mm;
-    bool growing = has_prior && !n->is_new && n->mean_axis_mm - n->prior_mean_axis_mm > 1.5;
+    double d = n->mean_axis_mm, s = n->solid_long_axis_mm, days = n->interval_days;
+    bool matched = has_prior && !n->is_new;
+    int growth = matched ? growth_of(n->prior_mean_axis_mm, d, days) : 0;
+    bool growing = growth == 1;
     bool is_new = has_prior && n->is_new;
+    char rule[sizeof c->rule];
     c->nodule = -1;
     if (n->type == RN_NODULE_SOLID) {
         if (growing) {
@@ -62,23 +153,33 @@ void rn_lungct_lungrads_nodule(const RnNodule *n, bool has_prior, RnLungCategory
             else if (d < 6) set(c, "3", -1, "Lung-RADS v2022 3: new solid nodule 4 to < 6 mm");
             else if (d < 8) set(c, "4A", -1, "Lung-RADS v2022 4A: new solid nodule 6 to < 8 mm");
             else set(c, "4B", -1, "Lung-RADS v2022 4B: new solid nodule >= 8 mm");
+        } else if (growth == 2) {
+            rn_format(rule, sizeof rule, "Lung-RADS v2022 4B: slow-growing solid nodule, mean "
+                                         "diameter +%.1f mm over %.0f days (%.1f mm in 12 "
+                                         "months at its doubling time)",
+                      d - n->prior_mean_axis_mm, days,
+                      rn_lungct_growth_12_months(n->prior_mean_axis_mm, d, days));
+            set(c, "4B", -1, rule);
         } else if (has_prior && solid_size_class(d) > solid_size_class(n->prior_mean_axis_mm)) {
             /* the size thresholds apply to a nodule that enlarges into a higher size class,
              * growth or not */
             solid_by_size(c, d, "reached without growth (mean diameter increase <= 1.5 mm)");
         } else if (has_prior) {
-            set(c, "2", -1, "Lung-RADS v2022 2: solid nodule stable or slowly growing "
-                            "(mean diameter increase <= 1.5 mm)");
+            stepped(c, n, rn_lungct_lungrads_prior(n), "solid nodule", days);
         } else {
             solid_by_size(c, d, "at baseline");
         }
     } else if (n->type == RN_NODULE_PART_SOLID) {
         /* its solid component is new (a new nodule, or ground glass in the prior) or grows
-         * (its long axis by more than 1.5 mm) */
-        bool matched = has_prior && !n->is_new;
+         * (its long axis by more than 1.5 mm within 12 months; more slowly, over a longer
+         * interval, it is slow growth) */
         bool solid_new = is_new || (matched && n->prior_type == RN_NODULE_GROUND_GLASS);
-        bool solid_growing = matched && n->prior_type == RN_NODULE_PART_SOLID &&
-                             s - n->prior_solid_axis_mm > 1.5;
+        int solid_growth = matched && n->prior_type == RN_NODULE_PART_SOLID
+                               ? growth_of(n->prior_solid_axis_mm, s, days)
+                               : 0;
+        bool solid_growing = solid_growth == 1;
+        const char *size_code = baseline_code(n->type, d, s);
+        const char *prior_code = rn_lungct_lungrads_prior(n);
         if ((solid_new || solid_growing) && s >= 4)
             set(c, "4B", -1, solid_new ? "Lung-RADS v2022 4B: part-solid nodule with a new solid "
                                          "component >= 4 mm"
@@ -92,6 +193,15 @@ void rn_lungct_lungrads_nodule(const RnNodule *n, bool has_prior, RnLungCategory
                                          "new solid component < 4 mm"
                                        : "Lung-RADS v2022 4A: part-solid nodule >= 6 mm with a "
                                          "growing solid component < 4 mm");
+        else if (solid_growth == 2) {
+            rn_format(rule, sizeof rule, "Lung-RADS v2022 4B: slow-growing part-solid nodule, "
+                                         "solid component +%.1f mm over %.0f days (%.1f mm in "
+                                         "12 months at its doubling time)",
+                      s - n->prior_solid_axis_mm, days,
+                      rn_lungct_growth_12_months(n->prior_solid_axis_mm, s, days));
+            set(c, "4B", -1, rule);
+        } else if (matched && prior_code && rank(size_code) <= rank(prior_code))
+            stepped(c, n, prior_code, "part-solid nodule", days);
         else if (d < 6)
             set(c, "2", -1, "Lung-RADS v2022 2: part-solid nodule < 6 mm total mean diameter");
         else if (s < 6)
@@ -113,10 +223,10 @@ void rn_lungct_lungrads_nodule(const RnNodule *n, bool has_prior, RnLungCategory
         else if (n->prior_mean_axis_mm < 30)
             set(c, "3", -1, "Lung-RADS v2022 3: ground-glass nodule reaching 30 mm");
         else
-            set(c, "2", -1, growing ? "Lung-RADS v2022 2: ground-glass nodule >= 30 mm, slowly "
-                                      "growing"
-                                    : "Lung-RADS v2022 2: ground-glass nodule >= 30 mm, "
-                                      "unchanged");
+            set(c, "2", -1, growth ? "Lung-RADS v2022 2: ground-glass nodule >= 30 mm, slowly "
+                                     "growing"
+                                   : "Lung-RADS v2022 2: ground-glass nodule >= 30 mm, "
+                                     "unchanged");
     }
 }
 
@@ -135,7 +245,132 @@ void rn_lungct_lungrads(const RnNoduleList *l, bool has_prior, RnLungCategory *s
     }
 }
 
+static void fleischner_baseline(const RnNoduleList *l, RnLungCategory *study);
+
+/* Growth on follow-up for Fleischner 2017, which gives no threshold of its own: a volume
+ * 25 % larger (NELSON's) beyond the measurement error, or a part-solid nodule's solid
+ * component new (ground glass in the prior) or grown by more than 1.5 mm (Lung-RADS'). */
+static bool fleischner_growth(const RnNodule *n)
+{
+    if (!n->has_prior || n->is_new)
+        return false;
+    if (n->volume_change_percent >= 25 && n->growth_significant)
+        return true;
+    return n->type == RN_NODULE_PART_SOLID &&
+           (n->prior_type == RN_NODULE_GROUND_GLASS ||
+            (n->prior_type == RN_NODULE_PART_SOLID &&
+             n->solid_long_axis_mm - n->prior_solid_axis_mm > 1.5));
+}
+
+/* Fleischner 2017 with a prior CT: growth of a solid nodule, or of a subsolid one or its solid
+ * component, is suspicious; a subsolid nodule seen before is persistent, which its schedule
+ * asks the first follow-up to show; solid nodules stable for 18 months or more have had the
+ * guideline's last follow-up (18-24 months) and need no further CT, subsolid ones for 5 years.
+ * The baseline recommendation stays for the rest, with the interval added. */
+static void fleischner_followup(const RnNoduleList *l, RnLungCategory *study)
+{
+    int grow_s = -1, grow_ss = -1;
+    bool any = false, solid_new = false, sub_new = false;
+    double days = 0;
+    for (size_t i = 0; i < l->count; i++) {
+        const RnNodule *n = &l->items[i];
+        if (!n->has_prior)
+            continue;
+        any = true;
+        days = n->interval_days;
+        bool solid = n->type == RN_NODULE_SOLID;
+        if (n->is_new) {
+            solid_new |= solid;
+            sub_new |= !solid;
+            continue;
+        }
+        if (!fleischner_growth(n))
+            continue;
+        int *g = solid ? &grow_s : &grow_ss;
+        if (*g < 0 || n->volume_mm3 > l->items[*g].volume_mm3)
+            *g = (int)i;
+    }
+    if (!any)
+        return;
+    double months = days / (RN_LUNGCT_YEAR_DAYS / 12.0);
+    char rule[sizeof study->rule];
+    if (grow_s >= 0) {
+        const RnNodule *n = &l->items[grow_s];
+        rn_format(rule, sizeof rule, "Fleischner 2017, growing solid nodule (volume %+.0f %% "
+                                     "over %.0f days, beyond the measurement error): growth is "
+                                     "suspicious; PET/CT, tissue sampling or resection to be "
+                                     "considered", n->volume_change_percent, days);
+        set(study, "S-GROWING", grow_s, rule);
+        return;
+    }
+    if (grow_ss >= 0) {
+        const RnNodule *n = &l->items[grow_ss];
+        rn_format(rule, sizeof rule, "Fleischner 2017, subsolid nodule growing or with a new or "
+                                     "growing solid component (volume %+.0f %% over %.0f days): "
+                                     "resection to be considered", n->volume_change_percent,
+                  days);
+        set(study, "SS-GROWING", grow_ss, rule);
+        return;
+    }
+    int d = study->nodule;
+    if (d < 0)
+        return;
+    const RnNodule *n = &l->items[d];
+    if (n->type == RN_NODULE_SOLID) {
+        if (!n->is_new && !solid_new && months >= 18) {
+            rn_format(rule, sizeof rule, "Fleischner 2017, solid nodule(s) stable over %.0f "
+                                         "months, past the last follow-up of the guideline "
+                                         "(18-24 months): no further follow-up", months);
+            set(study, "S-STABLE", d, rule);
+            return;
+        }
+    } else if (!n->is_new) {
+        bool single = !strncmp(study->code, "GG1", 3) || !strncmp(study->code, "PS1", 3) ||
+                      !strncmp(study->code, "SS1", 3);
+        if (!sub_new && months >= 57) { /* five years, less the three months' window */
+            rn_format(rule, sizeof rule, "Fleischner 2017, subsolid nodule(s) stable over %.0f "
+                                         "months (5 years): no further follow-up", months);
+            set(study, "SS-STABLE", d, rule);
+            return;
+        }
+        if (single && n->type == RN_NODULE_GROUND_GLASS && n->mean_axis_mm >= 6) {
+            rn_format(rule, sizeof rule, "Fleischner 2017, single ground-glass nodule >= 6 mm, "
+                                         "persistent (seen %.0f days before): CT every 2 years "
+                                         "until 5 years", days);
+            set(study, "GG1->=6-P", d, rule);
+            return;
+        }
+        if (single && n->type == RN_NODULE_PART_SOLID && n->mean_axis_mm >= 6) {
+            if (n->solid_long_axis_mm >= 6) {
+                rn_format(rule, sizeof rule, "Fleischner 2017, single part-solid nodule, "
+                                             "persistent (seen %.0f days before), solid "
+                                             "component >= 6 mm: highly suspicious; PET/CT, "
+                                             "biopsy or resection to be considered", days);
+                set(study, "PS1-S>=6-P", d, rule);
+            } else {
+                rn_format(rule, sizeof rule, "Fleischner 2017, single part-solid nodule >= 6 "
+                                             "mm, persistent (seen %.0f days before), solid "
+                                             "component < 6 mm: annual CT for 5 years", days);
+                set(study, "PS1->=6-P", d, rule);
+            }
+            return;
+        }
+    }
+    char rest[sizeof study->rule];
+    rn_format(rest, sizeof rest, "%s; %s", study->rule,
+              n->is_new ? "the nodule is new since the prior CT"
+                        : "no significant growth since the prior CT");
+    rn_format(rule, sizeof rule, "%s (%.0f days)", rest, days);
+    rn_format(study->rule, sizeof study->rule, "%s", rule);
+}
+
 void rn_lungct_fleischner(const RnNoduleList *l, RnLungCategory *study)
+{
+    fleischner_baseline(l, study);
+    fleischner_followup(l, study);
+}
+
+static void fleischner_baseline(const RnNoduleList *l, RnLungCategory *study)
 {
     size_t nsolid = 0, nsub = 0;
     int big_solid = -1, big_sub = -1;

@@ -262,6 +262,7 @@ static int cmp_pair(const void *a, const void *b)
 void rn_lungct_link(RnNodule *c, const RnNodule *p, int prior_index, double days)
 {
     c->is_new = false;
+    c->interval_days = days;
     c->prior_index = prior_index;
     c->prior_volume_mm3 = p->volume_mm3;
     c->prior_volume_sd_mm3 = p->volume_sd_mm3;
@@ -300,6 +301,7 @@ int rn_lungct_match(RnNoduleList *cur, const RnNoduleList *prior, const RnLungRe
     for (size_t i = 0; i < cur->count; i++) {
         cur->items[i].has_prior = true;
         cur->items[i].is_new = true;
+        cur->items[i].interval_days = days;
         cur->items[i].prior_index = -1;
     }
     size_t np = cur->count * prior->count, n = 0;

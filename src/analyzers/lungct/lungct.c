@@ -363,6 +363,18 @@ static json_t *build(const RnAnalysisInput *in, Analysis *cur, Analysis *prior, 
                                     json_real(r1(n->prior_volume_sd_mm3)));
                 json_object_set_new(o, "prior_type",
                                     json_string(rn_lungct_type_name(n->prior_type)));
+                /* the prior's category by its own size (the baseline rules), from which v2022's
+                 * stepped management starts; and growth by v2022's 12-month definition */
+                json_object_set_new(o, "prior_lung_rads",
+                                    json_string(rn_lungct_lungrads_prior(n)));
+                json_object_set_new(
+                    o, "mean_diameter_change_mm",
+                    json_real(round(10 * (n->mean_axis_mm - n->prior_mean_axis_mm)) / 10));
+                json_object_set_new(o, "mean_diameter_change_12_months_mm",
+                                    json_real(round(10 * rn_lungct_growth_12_months(
+                                                             n->prior_mean_axis_mm,
+                                                             n->mean_axis_mm, days)) /
+                                              10));
                 json_object_set_new(o, "volume_change_percent",
                                     json_real(r1(n->volume_change_percent)));
                 json_object_set_new(o, "volume_change_ci95_percent",
@@ -607,7 +619,7 @@ static json_t *build(const RnAnalysisInput *in, Analysis *cur, Analysis *prior, 
                                           "by a radiologist."));
     json_array_append_new(zh, json_string("计算机辅助结果，仅供参考，须经放射科医师审核。"));
 
-    char lrv[16], lrm[40];
+    char lrv[24], lrm[40];
     snprintf(lrv, sizeof lrv, "LR-%s", study_lr.code);
     snprintf(lrm, sizeof lrm, "Lung-RADS %s", study_lr.code);
     json_array_append_new(codes, json_pack("{s:o, s:o}", "concept",

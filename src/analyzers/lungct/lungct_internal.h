@@ -172,6 +172,7 @@ typedef struct RnNodule {
     bool limited;             /* extent cut by the search radius (mass against the mediastinum) */
     /* follow-up */
     bool has_prior, is_new;
+    double interval_days; /* from the prior CT's study date to this one's */
     double prior_volume_mm3, prior_mean_axis_mm, volume_change_percent, vdt_days;
     double prior_volume_sd_mm3;
     double prior_solid_axis_mm; /* the prior's solid component (part-solid), 0 without one */
@@ -246,15 +247,26 @@ const char *rn_lungct_vdt_class(double vdt);
 
 /* ---- Categories ---------------------------------------------------------------- */
 typedef struct RnLungCategory {
-    char code[8];        /* Lung-RADS "1", "2", "3", "4A", "4B"; Fleischner: rule id */
+    char code[16];       /* Lung-RADS "1", "2", "3", "4A", "4B"; Fleischner: rule id (<= 13) */
     char rule[400];      /* the rule text that drove it */
     int nodule;          /* index of the driving nodule, -1 none */
 } RnLungCategory;
 
 void rn_lungct_lungrads(const RnNoduleList *l, bool has_prior, RnLungCategory *study,
                         RnLungCategory *per_nodule);
+/* Fleischner 2017 for the study; with a prior CT (the nodules' has_prior) by what the follow-up
+ * shows: growth, persistence of subsolid nodules, stability past the last follow-up. */
 void rn_lungct_fleischner(const RnNoduleList *l, RnLungCategory *study);
-/* Per-nodule Lung-RADS category (v2022) by type and size. */
+/* Per-nodule Lung-RADS category (v2022) by type and size; on follow-up by growth (more than
+ * 1.5 mm of mean diameter within 12 months), slow growth, size thresholds and the stepped
+ * management of stable nodules (n->interval_days). */
 void rn_lungct_lungrads_nodule(const RnNodule *n, bool has_prior, RnLungCategory *c);
+/* The category of a matched nodule's prior by the baseline rules (its type and size there);
+ * NULL for a new nodule or without a prior. */
+const char *rn_lungct_lungrads_prior(const RnNodule *n);
+#define RN_LUNGCT_YEAR_DAYS 365.25
+/* The mean diameter's increase in the last 12 months of an interval of `days` at a constant
+ * doubling time (the largest of any 12 months); d2 - d1 for an interval up to 12 months. */
+double rn_lungct_growth_12_months(double d1, double d2, double days);
 
 #endif

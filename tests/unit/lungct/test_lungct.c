@@ -170,6 +170,7 @@ static void test_lungrads_followup(void **state)
     memset(&n, 0, sizeof n);
     n.type = RN_NODULE_SOLID;
     n.has_prior = true;
+    n.interval_days = 365;
     n.mean_axis_mm = 8.2;
     n.prior_mean_axis_mm = 7.0;
     rn_lungct_lungrads_nodule(&n, true, &c);
@@ -192,6 +193,161 @@ static void test_lungrads_followup(void **state)
     rn_lungct_lungrads_nodule(&n, false, &c);
     assert_string_equal(c.code, "4A");
     assert_non_null(strstr(c.rule, "8 to < 15 mm at baseline"));
+}
+
+static const char *stepped_of(RnNoduleType type, double d, double prior_d, double s,
+                              double prior_s, double days, RnLungCategory *c)
+{
+    RnNodule n;
+    memset(&n, 0, sizeof n);
+    n.type = n.prior_type = type;
+    n.has_prior = true;
+    n.mean_axis_mm = d;
+    n.prior_mean_axis_mm = prior_d;
+    n.solid_long_axis_mm = s;
+    n.prior_solid_axis_mm = prior_s;
+    n.interval_days = days;
+    rn_lungct_lungrads_nodule(&n, true, c);
+    return c->code;
+}
+
+/* v2022's stepped management of stable nodules (4A at its 3-month CT -> 3, 3 at its 6-month CT
+ * -> 2, 4B only by the work-up) and its growth: more than 1.5 mm within 12 months; more than
+ * 1.5 mm only over a longer interval is slow growth, 4B for a solid nodule or a solid
+ * component. */
+static void test_lungrads_stepped(void **state)
+{
+    (void)state;
+    const RnNoduleType S = RN_NODULE_SOLID, PS = RN_NODULE_PART_SOLID;
+    RnLungCategory c;
+    /* 10 mm solid (4A by the prior's size), stable */
+    assert_string_equal(stepped_of(S, 10.0, 10.2, 0, 0, 30, &c), "4A");
+    assert_non_null(strstr(c.rule, "before its 3-month CT"));
+    assert_string_equal(stepped_of(S, 10.0, 10.2, 0, 0, 91, &c), "3");
+    assert_non_null(strstr(c.rule, "3-month CT"));
+    assert_string_equal(stepped_of(S, 10.0, 10.2, 0, 0, 365, &c), "2");
+    /* decreased into a lower size class: still stepped from the prior's category */
+    assert_string_equal(stepped_of(S, 7.0, 10.0, 0, 0, 91, &c), "3");
+    /* 7 mm solid (3) */
+    assert_string_equal(stepped_of(S, 7.0, 7.0, 0, 0, 91, &c), "3");
+    assert_non_null(strstr(c.rule, "before its 6-month CT"));
+    assert_string_equal(stepped_of(S, 7.0, 7.0, 0, 0, 182, &c), "2");
+    /* 16 mm (4B) stays 4B; 5 mm (2) stays 2 */
+    assert_string_equal(stepped_of(S, 16.0, 16.3, 0, 0, 365, &c), "4B");
+    assert_non_null(strstr(c.rule, "work-up"));
+    assert_string_equal(stepped_of(S, 5.0, 5.0, 0, 0, 91, &c), "2");
+    /* growth: 6.0 -> 7.6 mm within 300 days grows; over 730 days it is 0.85 mm in the last 12
+     * months (730.5 days, two years of 365.25) at a constant doubling time: slow growth */
+    assert_float_equal(rn_lungct_growth_12_months(6.0, 7.6, 730.5), 7.6 * (1 - sqrt(6.0 / 7.6)),
+                       1e-9);
+    assert_float_equal(rn_lungct_growth_12_months(6.0, 7.6, 200), 1.6, 1e-9);
+    assert_float_equal(rn_lungct_growth_12_months(6.0, 5.0, 900), -1.0, 1e-9);
+    assert_string_equal(stepped_of(S, 7.6, 6.0, 0, 0, 300, &c), "4A");
+    assert_string_equal(stepped_of(S, 7.6, 6.0, 0, 0, 730, &c), "4B");
+    assert_non_null(strstr(c.rule, "slow-growing"));
+    /* +1.4 mm is not growth at any interval: 7.4 mm stays in its size class, stepped from 3 */
+    assert_string_equal(stepped_of(S, 7.4, 6.0, 0, 0, 730, &c), "2");
+    /* a mean diameter +0.9 mm but a volume +33 %, beyond its error: not stepped down */
+    RnNodule g;
+    memset(&g, 0, sizeof g);
+    g.type = g.prior_type = S;
+    g.has_prior = true;
+    g.mean_axis_mm = 10.7;
+    g.prior_mean_axis_mm = 9.8;
+    g.interval_days = 180;
+    g.volume_change_percent = 33;
+    g.growth_significant = true;
+    rn_lungct_lungrads_nodule(&g, true, &c);
+    assert_string_equal(c.code, "4A");
+    assert_non_null(strstr(c.rule, "not stepped down"));
+    g.growth_significant = false; /* within its error: stable */
+    rn_lungct_lungrads_nodule(&g, true, &c);
+    assert_string_equal(c.code, "3");
+    /* part-solid: 10 mm, core 5 mm stable (3 by the prior's size) */
+    assert_string_equal(stepped_of(PS, 10.0, 10.0, 5.2, 5.0, 182, &c), "2");
+    assert_string_equal(stepped_of(PS, 10.0, 10.0, 5.2, 5.0, 91, &c), "3");
+    /* core 7 mm (4A), stable at 3 months */
+    assert_string_equal(stepped_of(PS, 12.0, 12.0, 7.2, 7.0, 100, &c), "3");
+    /* the core from 3.0 to 4.6 mm over 900 days: slow growth */
+    assert_string_equal(stepped_of(PS, 10.0, 10.0, 4.6, 3.0, 900, &c), "4B");
+    assert_non_null(strstr(c.rule, "slow-growing part-solid"));
+    /* the same within 12 months grows: 4B (growing core >= 4 mm) */
+    assert_string_equal(stepped_of(PS, 10.0, 10.0, 4.6, 3.0, 300, &c), "4B");
+    assert_non_null(strstr(c.rule, "growing solid component"));
+}
+
+static RnNodule followed(RnNoduleType type, double d, double s, double volume, double days)
+{
+    RnNodule n;
+    memset(&n, 0, sizeof n);
+    n.type = n.prior_type = type;
+    n.has_prior = true;
+    n.mean_axis_mm = n.prior_mean_axis_mm = d;
+    n.solid_long_axis_mm = n.prior_solid_axis_mm = s;
+    n.volume_mm3 = n.prior_volume_mm3 = volume;
+    n.interval_days = days;
+    return n;
+}
+
+/* Fleischner 2017 with a prior CT: growth (volume +25 % beyond the error, or a subsolid
+ * nodule's new or growing solid component), persistence of subsolid nodules, stability past
+ * the last follow-up (solid: 18 months; subsolid: 5 years). */
+static void test_fleischner_followup(void **state)
+{
+    (void)state;
+    const RnNoduleType S = RN_NODULE_SOLID, PS = RN_NODULE_PART_SOLID,
+                       GG = RN_NODULE_GROUND_GLASS;
+    RnNodule n[2];
+    RnNoduleList l = {.items = n, .count = 1};
+    RnLungCategory fl;
+    n[0] = followed(S, 7.0, 0, 180, 365);
+    n[0].volume_change_percent = 10;
+    rn_lungct_fleischner(&l, &fl);
+    assert_string_equal(fl.code, "S1-6-8");
+    assert_non_null(strstr(fl.rule, "no significant growth since the prior CT (365 days)"));
+    n[0].interval_days = 600;
+    rn_lungct_fleischner(&l, &fl);
+    assert_string_equal(fl.code, "S-STABLE");
+    n[0].volume_change_percent = 40; /* +40 %, within its error: not growth */
+    rn_lungct_fleischner(&l, &fl);
+    assert_string_equal(fl.code, "S-STABLE");
+    n[0].growth_significant = true;
+    rn_lungct_fleischner(&l, &fl);
+    assert_string_equal(fl.code, "S-GROWING");
+    assert_int_equal(fl.nodule, 0);
+    /* a new solid nodule beside it: not stable past the follow-up */
+    n[0].volume_change_percent = 0;
+    n[0].growth_significant = false;
+    n[1] = followed(S, 4.0, 0, 33, 600);
+    n[1].is_new = true;
+    l.count = 2;
+    rn_lungct_fleischner(&l, &fl);
+    assert_string_equal(fl.code, "SM-6-8");
+    l.count = 1;
+    /* subsolid: persistent, then stable for 5 years */
+    n[0] = followed(GG, 8.0, 0, 270, 365);
+    rn_lungct_fleischner(&l, &fl);
+    assert_string_equal(fl.code, "GG1->=6-P");
+    n[0].interval_days = 1900;
+    rn_lungct_fleischner(&l, &fl);
+    assert_string_equal(fl.code, "SS-STABLE");
+    n[0] = followed(PS, 10.0, 7.0, 520, 120);
+    rn_lungct_fleischner(&l, &fl);
+    assert_string_equal(fl.code, "PS1-S>=6-P");
+    n[0] = followed(PS, 10.0, 4.0, 520, 120);
+    rn_lungct_fleischner(&l, &fl);
+    assert_string_equal(fl.code, "PS1->=6-P");
+    n[0].prior_solid_axis_mm = 2.0; /* the core grew 2 mm */
+    rn_lungct_fleischner(&l, &fl);
+    assert_string_equal(fl.code, "SS-GROWING");
+    n[0].prior_type = GG; /* ground glass before: a new core */
+    n[0].prior_solid_axis_mm = 0;
+    rn_lungct_fleischner(&l, &fl);
+    assert_string_equal(fl.code, "SS-GROWING");
+    /* without a prior the baseline rules alone */
+    n[0].has_prior = false;
+    rn_lungct_fleischner(&l, &fl);
+    assert_string_equal(fl.code, "PS1->=6");
 }
 
 static RnNodule nodule_at(double x, double y, double z, double volume, double long_axis)
@@ -619,6 +775,8 @@ int main(void)
         cmocka_unit_test(test_vdt_interval),
         cmocka_unit_test(test_categories),
         cmocka_unit_test(test_lungrads_followup),
+        cmocka_unit_test(test_lungrads_stepped),
+        cmocka_unit_test(test_fleischner_followup),
         cmocka_unit_test(test_merge_duplicates),
         cmocka_unit_test(test_lobe_of),
         cmocka_unit_test(test_fp_classifier),
