@@ -135,6 +135,16 @@ static void stepped(RnLungCategory *c, const RnNodule *n, const char *prior_code
     }
 }
 
+/* v2022's slow-growing solid or part-solid nodule: 4B; what grew from d1 to d2 mm */
+static void slow_growth(RnLungCategory *c, const char *what, double d1, double d2, double days)
+{
+    char rule[sizeof c->rule];
+    rn_format(rule, sizeof rule, "Lung-RADS v2022 4B: slow-growing %s +%.1f mm over %.0f days "
+                                 "(%.1f mm in 12 months at its doubling time)",
+              what, d2 - d1, days, rn_lungct_growth_12_months(d1, d2, days));
+    set(c, "4B", -1, rule);
+}
+
 void rn_lungct_lungrads_nodule(const RnNodule *n, bool has_prior, RnLungCategory *c)
 {
     double d = n->mean_axis_mm, s = n->solid_long_axis_mm, days = n->interval_days;
@@ -142,7 +152,6 @@ void rn_lungct_lungrads_nodule(const RnNodule *n, bool has_prior, RnLungCategory
     int growth = matched ? growth_of(n->prior_mean_axis_mm, d, days) : 0;
     bool growing = growth == 1;
     bool is_new = has_prior && n->is_new;
-    char rule[sizeof c->rule];
     c->nodule = -1;
     if (n->type == RN_NODULE_SOLID) {
         if (growing) {
@@ -154,12 +163,7 @@ void rn_lungct_lungrads_nodule(const RnNodule *n, bool has_prior, RnLungCategory
             else if (d < 8) set(c, "4A", -1, "Lung-RADS v2022 4A: new solid nodule 6 to < 8 mm");
             else set(c, "4B", -1, "Lung-RADS v2022 4B: new solid nodule >= 8 mm");
         } else if (growth == 2) {
-            rn_format(rule, sizeof rule, "Lung-RADS v2022 4B: slow-growing solid nodule, mean "
-                                         "diameter +%.1f mm over %.0f days (%.1f mm in 12 "
-                                         "months at its doubling time)",
-                      d - n->prior_mean_axis_mm, days,
-                      rn_lungct_growth_12_months(n->prior_mean_axis_mm, d, days));
-            set(c, "4B", -1, rule);
+            slow_growth(c, "solid nodule, mean diameter", n->prior_mean_axis_mm, d, days);
         } else if (has_prior && solid_size_class(d) > solid_size_class(n->prior_mean_axis_mm)) {
             /* the size thresholds apply to a nodule that enlarges into a higher size class,
              * growth or not */
@@ -193,14 +197,9 @@ void rn_lungct_lungrads_nodule(const RnNodule *n, bool has_prior, RnLungCategory
                                          "new solid component < 4 mm"
                                        : "Lung-RADS v2022 4A: part-solid nodule >= 6 mm with a "
                                          "growing solid component < 4 mm");
-        else if (solid_growth == 2) {
-            rn_format(rule, sizeof rule, "Lung-RADS v2022 4B: slow-growing part-solid nodule, "
-                                         "solid component +%.1f mm over %.0f days (%.1f mm in "
-                                         "12 months at its doubling time)",
-                      s - n->prior_solid_axis_mm, days,
-                      rn_lungct_growth_12_months(n->prior_solid_axis_mm, s, days));
-            set(c, "4B", -1, rule);
-        } else if (matched && prior_code && rank(size_code) <= rank(prior_code))
+        else if (solid_growth == 2)
+            slow_growth(c, "part-solid nodule, solid component", n->prior_solid_axis_mm, s, days);
+        else if (matched && prior_code && rank(size_code) <= rank(prior_code))
             stepped(c, n, prior_code, "part-solid nodule", days);
         else if (d < 6)
             set(c, "2", -1, "Lung-RADS v2022 2: part-solid nodule < 6 mm total mean diameter");

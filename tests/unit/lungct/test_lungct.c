@@ -119,20 +119,30 @@ static void test_categories(void **state)
     assert_string_equal(lr.code, "4A");
 }
 
+/* A nodule of this type and mean diameter d (solid component s) with its prior's, days
+ * before; without a prior when has_prior is false */
+static RnNodule followed_up(RnNoduleType type, double d, double s, RnNoduleType prior_type,
+                            double prior_d, double prior_s, double days, bool has_prior)
+{
+    RnNodule n;
+    memset(&n, 0, sizeof n);
+    n.type = type;
+    n.prior_type = prior_type;
+    n.has_prior = has_prior;
+    n.mean_axis_mm = d;
+    n.prior_mean_axis_mm = prior_d;
+    n.solid_long_axis_mm = s;
+    n.prior_solid_axis_mm = prior_s;
+    n.interval_days = days;
+    return n;
+}
+
 static const char *lungrads_of(RnNoduleType type, double d, double s, bool is_new,
                                RnNoduleType prior_type, double prior_s, bool has_prior)
 {
     static RnLungCategory c;
-    RnNodule n;
-    memset(&n, 0, sizeof n);
-    n.type = type;
-    n.mean_axis_mm = d;
-    n.solid_long_axis_mm = s;
-    n.has_prior = has_prior;
+    RnNodule n = followed_up(type, d, s, prior_type, d, prior_s, 0, has_prior);
     n.is_new = is_new;
-    n.prior_type = prior_type;
-    n.prior_solid_axis_mm = prior_s;
-    n.prior_mean_axis_mm = d;
     rn_lungct_lungrads_nodule(&n, has_prior, &c);
     return c.code;
 }
@@ -198,15 +208,7 @@ static void test_lungrads_followup(void **state)
 static const char *stepped_of(RnNoduleType type, double d, double prior_d, double s,
                               double prior_s, double days, RnLungCategory *c)
 {
-    RnNodule n;
-    memset(&n, 0, sizeof n);
-    n.type = n.prior_type = type;
-    n.has_prior = true;
-    n.mean_axis_mm = d;
-    n.prior_mean_axis_mm = prior_d;
-    n.solid_long_axis_mm = s;
-    n.prior_solid_axis_mm = prior_s;
-    n.interval_days = days;
+    RnNodule n = followed_up(type, d, s, type, prior_d, prior_s, days, true);
     rn_lungct_lungrads_nodule(&n, true, c);
     return c->code;
 }
@@ -248,13 +250,7 @@ static void test_lungrads_stepped(void **state)
     /* +1.4 mm is not growth at any interval: 7.4 mm stays in its size class, stepped from 3 */
     assert_string_equal(stepped_of(S, 7.4, 6.0, 0, 0, 730, &c), "2");
     /* a mean diameter +0.9 mm but a volume +33 %, beyond its error: not stepped down */
-    RnNodule g;
-    memset(&g, 0, sizeof g);
-    g.type = g.prior_type = S;
-    g.has_prior = true;
-    g.mean_axis_mm = 10.7;
-    g.prior_mean_axis_mm = 9.8;
-    g.interval_days = 180;
+    RnNodule g = followed_up(S, 10.7, 0, S, 9.8, 0, 180, true);
     g.volume_change_percent = 33;
     g.growth_significant = true;
     rn_lungct_lungrads_nodule(&g, true, &c);
@@ -278,14 +274,8 @@ static void test_lungrads_stepped(void **state)
 
 static RnNodule followed(RnNoduleType type, double d, double s, double volume, double days)
 {
-    RnNodule n;
-    memset(&n, 0, sizeof n);
-    n.type = n.prior_type = type;
-    n.has_prior = true;
-    n.mean_axis_mm = n.prior_mean_axis_mm = d;
-    n.solid_long_axis_mm = n.prior_solid_axis_mm = s;
+    RnNodule n = followed_up(type, d, s, type, d, s, days, true);
     n.volume_mm3 = n.prior_volume_mm3 = volume;
-    n.interval_days = days;
     return n;
 }
 
