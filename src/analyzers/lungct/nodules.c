@@ -850,6 +850,40 @@ static bool mirror_weight(const Work *wk, const Roi *r, const double sp[3], cons
     return true;
 }
 
+/* The share of the point reflection of voxel j through mu (mm) that lies outside the zone:
+ * the trilinear shares of the 8 voxels round it that are outside it (in the ROI). The centre
+ * of the symmetric completion weighs each voxel by it: counted whole where its nearest voxel
+ * was outside, the set lost or kept a sliver along the zone's reflection by the offset of the
+ * reflection from the grid (the same for every voxel), and the centre moved by a tenth of a
+ * voxel (seed 14's 6.4 mm ground-glass nodule at 1.25 mm: 0.15 mm from the truth, away from
+ * its vessel; -3.2 %, -1.3 % with the shares). */
+static double mirror_clear_share(const Work *wk, const Roi *r, const double sp[3], size_t j,
+                                 const double mu[3])
+{
+    double p[3], f[3], clear = 0;
+    long i0[3];
+    roi_pos_mm(r, sp, j, p);
+    for (int a = 0; a < 3; a++) {
+        double v = (2.0 * mu[a] - p[a]) / sp[a];
+        i0[a] = (long)floor(v);
+        f[a] = v - (double)i0[a];
+    }
+    for (int c = 0; c < 8; c++) {
+        long ix[3];
+        double share = 1;
+        bool inside = true;
+        for (int a = 0; a < 3; a++) {
+            int hi = (c >> a) & 1;
+            ix[a] = i0[a] + hi;
+            share *= hi ? f[a] : 1.0 - f[a];
+            inside = inside && ix[a] >= 0 && ix[a] < (long)r->n[a];
+        }
+        if (inside && !wk->vessel[roi_index(r, (size_t)ix[0], (size_t)ix[1], (size_t)ix[2])])
+            clear += share;
+    }
+    return clear;
+}
+
 /* The nodule under the vessels that run along it. The opened region keeps some of a vessel
  * where it meets the nodule, and its moment ellipsoid leans towards the vessel (a 5.8 mm
  * nodule on a 2.8 mm vessel read +19 %). A nodule is centrally symmetric: its voxels outside
@@ -859,7 +893,8 @@ static bool mirror_weight(const Work *wk, const Roi *r, const double sp[3], cons
  * nodule's own half maximum: the region was grown at a threshold that a first region holding
  * the vessel set (lower, so the region is larger than the nodule, and a vessel voxel beside
  * it would mirror into that margin). The centre is the mean of the nodule's own voxels whose
- * reflection lies outside the zone too, from three rounds: that set is symmetric about the
+ * reflection lies outside the zone too, each by the share of its reflection that does
+ * (mirror_clear_share), from three rounds: that set is symmetric about the
  * true centre, while the completed set takes in what of the vessel lies beyond the zone and
  * drew the centre 0.34 mm towards the vessel (the reflection then read the nodule's far side
  * too close in, +4.9 mm3 on that nodule at 1.25 mm). *e: the moment ellipsoid of the
@@ -896,22 +931,26 @@ static int symmetric_nodule(Work *wk, const Roi *r, double P, Ell *e)
         mu[a] /= (double)n;
     for (int round = 0; round < 3; round++) {
         size_t c = voxel_at(r, sp, mu);
-        double m2[3] = {0, 0, 0};
+        double m2[3] = {0, 0, 0}, sw = 0;
         if (c == SIZE_MAX || wk->vessel[c])
             return 0;
         n = 0;
-        for (size_t j = 0; j < nr; j++)
-            if (wk->allowed[j] && (k = mirror_voxel(r, sp, j, mu)) != SIZE_MAX &&
-                !wk->vessel[k]) {
-                roi_pos_mm(r, sp, j, p);
-                for (int a = 0; a < 3; a++)
-                    m2[a] += p[a];
-                n++;
-            }
+        for (size_t j = 0; j < nr; j++) {
+            if (!wk->allowed[j])
+                continue;
+            double w = mirror_clear_share(wk, r, sp, j, mu);
+            if (w <= 0)
+                continue;
+            roi_pos_mm(r, sp, j, p);
+            for (int a = 0; a < 3; a++)
+                m2[a] += w * p[a];
+            sw += w;
+            n++;
+        }
         if (!n)
             return 0;
         for (int a = 0; a < 3; a++)
-            mu[a] = m2[a] / (double)n;
+            mu[a] = m2[a] / sw;
     }
     k = voxel_at(r, sp, mu);
     if (k == SIZE_MAX || wk->vessel[k])
