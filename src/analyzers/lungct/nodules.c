@@ -802,6 +802,41 @@ static size_t mirror_voxel(const Roi *r, const double sp[3], size_t j, const dou
     return voxel_at(r, sp, p);
 }
 
+/* The ROI voxels round the point reflection of voxel j through mu (mm) that lie outside the
+ * cylinders' zone, in k, with their trilinear shares; returns how many (at most 8). */
+static int clear_reflection(const Work *wk, const Roi *r, const double sp[3], size_t j,
+                            const double mu[3], size_t k[8], double share[8])
+{
+    double p[3], f[3];
+    long i0[3];
+    int n = 0;
+    roi_pos_mm(r, sp, j, p);
+    for (int a = 0; a < 3; a++) {
+        double v = (2.0 * mu[a] - p[a]) / sp[a];
+        i0[a] = (long)floor(v);
+        f[a] = v - (double)i0[a];
+    }
+    for (int c = 0; c < 8; c++) {
+        long ix[3];
+        double sh = 1;
+        bool inside = true;
+        for (int a = 0; a < 3; a++) {
+            int hi = (c >> a) & 1;
+            ix[a] = i0[a] + hi;
+            sh *= hi ? f[a] : 1.0 - f[a];
+            inside = inside && ix[a] >= 0 && ix[a] < (long)r->n[a];
+        }
+        if (!inside)
+            continue;
+        size_t q = roi_index(r, (size_t)ix[0], (size_t)ix[1], (size_t)ix[2]);
+        if (wk->vessel[q])
+            continue;
+        k[n] = q;
+        share[n++] = sh;
+    }
+    return n;
+}
+
 /* The weight field wts read at the point reflection of voxel j through mu (mm), interpolated
  * trilinearly over the 8 voxels round it that lie outside the cylinders' zone (their shares
  * renormalised); *near: the nearest of them, for the uncertainty's bookkeeping. Returns false
@@ -812,36 +847,16 @@ static size_t mirror_voxel(const Roi *r, const double sp[3], size_t j, const dou
 static bool mirror_weight(const Work *wk, const Roi *r, const double sp[3], const float *wts,
                           size_t j, const double mu[3], double *weight, size_t *near)
 {
-    double p[3], f[3];
-    long i0[3];
-    roi_pos_mm(r, sp, j, p);
-    for (int a = 0; a < 3; a++) {
-        double v = (2.0 * mu[a] - p[a]) / sp[a];
-        i0[a] = (long)floor(v);
-        f[a] = v - (double)i0[a];
-    }
-    double sw = 0, sv = 0, best = -1;
+    size_t k[8];
+    double share[8], sw = 0, sv = 0, best = -1;
+    int n = clear_reflection(wk, r, sp, j, mu, k, share);
     *near = SIZE_MAX;
-    for (int c = 0; c < 8; c++) {
-        long ix[3];
-        double share = 1;
-        bool inside = true;
-        for (int a = 0; a < 3; a++) {
-            int hi = (c >> a) & 1;
-            ix[a] = i0[a] + hi;
-            share *= hi ? f[a] : 1.0 - f[a];
-            inside = inside && ix[a] >= 0 && ix[a] < (long)r->n[a];
-        }
-        if (!inside)
-            continue;
-        size_t k = roi_index(r, (size_t)ix[0], (size_t)ix[1], (size_t)ix[2]);
-        if (wk->vessel[k])
-            continue;
-        sw += share;
-        sv += share * wts[k];
-        if (share > best) {
-            best = share;
-            *near = k;
+    for (int i = 0; i < n; i++) {
+        sw += share[i];
+        sv += share[i] * wts[k[i]];
+        if (share[i] > best) {
+            best = share[i];
+            *near = k[i];
         }
     }
     if (sw < 1e-6)
@@ -860,27 +875,11 @@ static bool mirror_weight(const Work *wk, const Roi *r, const double sp[3], cons
 static double mirror_clear_share(const Work *wk, const Roi *r, const double sp[3], size_t j,
                                  const double mu[3])
 {
-    double p[3], f[3], clear = 0;
-    long i0[3];
-    roi_pos_mm(r, sp, j, p);
-    for (int a = 0; a < 3; a++) {
-        double v = (2.0 * mu[a] - p[a]) / sp[a];
-        i0[a] = (long)floor(v);
-        f[a] = v - (double)i0[a];
-    }
-    for (int c = 0; c < 8; c++) {
-        long ix[3];
-        double share = 1;
-        bool inside = true;
-        for (int a = 0; a < 3; a++) {
-            int hi = (c >> a) & 1;
-            ix[a] = i0[a] + hi;
-            share *= hi ? f[a] : 1.0 - f[a];
-            inside = inside && ix[a] >= 0 && ix[a] < (long)r->n[a];
-        }
-        if (inside && !wk->vessel[roi_index(r, (size_t)ix[0], (size_t)ix[1], (size_t)ix[2])])
-            clear += share;
-    }
+    size_t k[8];
+    double share[8], clear = 0;
+    int n = clear_reflection(wk, r, sp, j, mu, k, share);
+    for (int i = 0; i < n; i++)
+        clear += share[i];
     return clear;
 }
 
