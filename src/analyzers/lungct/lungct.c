@@ -367,14 +367,11 @@ static json_t *build(const RnAnalysisInput *in, Analysis *cur, Analysis *prior, 
                  * stepped management starts; and growth by v2022's 12-month definition */
                 json_object_set_new(o, "prior_lung_rads",
                                     json_string(rn_lungct_lungrads_prior(n)));
-                json_object_set_new(
-                    o, "mean_diameter_change_mm",
-                    json_real(round(10 * (n->mean_axis_mm - n->prior_mean_axis_mm)) / 10));
+                json_object_set_new(o, "mean_diameter_change_mm",
+                                    json_real(r1(n->mean_axis_mm - n->prior_mean_axis_mm)));
                 json_object_set_new(o, "mean_diameter_change_12_months_mm",
-                                    json_real(round(10 * rn_lungct_growth_12_months(
-                                                             n->prior_mean_axis_mm,
-                                                             n->mean_axis_mm, days)) /
-                                              10));
+                                    json_real(r1(rn_lungct_growth_12_months(
+                                        n->prior_mean_axis_mm, n->mean_axis_mm, days))));
                 json_object_set_new(o, "volume_change_percent",
                                     json_real(r1(n->volume_change_percent)));
                 json_object_set_new(o, "volume_change_ci95_percent",
