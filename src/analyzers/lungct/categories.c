@@ -38,10 +38,13 @@ static int solid_size_class(double d)
     return d < 6 ? 0 : d < 8 ? 1 : d < 15 ? 2 : 3;
 }
 
+/* The category of each solid size class by the baseline rules */
+static const char *const SOLID_CODES[] = {"2", "3", "4A", "4B"};
+
 /* Its category by size alone (the baseline rules), the rule naming when */
 static void solid_by_size(RnLungCategory *c, double d, const char *when)
 {
-    static const char *codes[] = {"2", "3", "4A", "4B"};
+    const char *const *codes = SOLID_CODES;
     static const char *sizes[] = {"< 6 mm", "6 to < 8 mm", "8 to < 15 mm", ">= 15 mm"};
     int k = solid_size_class(d);
     char rule[sizeof c->rule];
@@ -54,9 +57,8 @@ static void solid_by_size(RnLungCategory *c, double d, const char *when)
  * category as far as radnode can know it: it does not read the prior's report) */
 static const char *baseline_code(RnNoduleType type, double d, double s)
 {
-    static const char *solid[] = {"2", "3", "4A", "4B"};
     if (type == RN_NODULE_SOLID)
-        return solid[solid_size_class(d)];
+        return SOLID_CODES[solid_size_class(d)];
     if (type == RN_NODULE_PART_SOLID)
         return d < 6 ? "2" : s < 6 ? "3" : s < 8 ? "4A" : "4B";
     return d < 30 ? "2" : "3";
